@@ -1,0 +1,165 @@
+/*
+ * Private structures and helpers shared by the epoll backend of socketify_cy's
+ * uSockets implementation. Nothing here is part of the public API.
+ *
+ * Layout rules:
+ *  - every object that carries caller ext memory is declared 16-byte aligned so
+ *    that sizeof() is a multiple of 16 and ext starts right after the struct;
+ *  - a socket starts with its poll, a listen socket starts with a socket, a
+ *    timer starts with its poll; this makes the public pointer casts valid.
+ */
+#ifndef US_INTERNAL_H
+#define US_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "libusockets.h"
+
+#define US_ALIGNED __attribute__((aligned(LIBUS_EXT_ALIGNMENT)))
+#define US_LIKELY(x) __builtin_expect(!!(x), 1)
+#define US_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define US_MAX_READY_POLLS 1024
+#define US_SWEEP_MS (LIBUS_TIMEOUT_GRANULARITY * 1000)
+#define US_ACCEPT_RETRY_MS 100
+#define US_TIMEOUT_OFF 255
+#define US_TICKS_PER_CYCLE 240
+
+/* What a ready event on a poll means. */
+enum us_poll_kind {
+    US_POLL_SOCKET = 0,   /* accepted (or adopted) connection */
+    US_POLL_LISTEN = 1,   /* listening socket: readable means "accept" */
+    US_POLL_CALLBACK = 2, /* timerfd or eventfd with a callback */
+    US_POLL_OTHER = 3,    /* bare poll from us_create_poll: never dispatched */
+};
+
+/* Poll flag bits. */
+#define US_POLL_REGISTERED 1  /* currently in the epoll set */
+#define US_POLL_FALLTHROUGH 2 /* does not keep us_loop_run alive */
+
+struct us_poll_t {
+    int fd;
+    unsigned char kind;   /* enum us_poll_kind */
+    unsigned char events; /* current interest: LIBUS_SOCKET_READABLE | _WRITABLE */
+    unsigned char flags;  /* US_POLL_* */
+    unsigned char spare;
+};
+
+/* Header size of a bare poll created with us_create_poll; ext follows. */
+#define US_POLL_HEADER_SIZE \
+    ((sizeof(struct us_poll_t) + LIBUS_EXT_ALIGNMENT - 1) & ~(size_t)(LIBUS_EXT_ALIGNMENT - 1))
+
+/* Socket state bits. */
+#define US_SOCKET_CLOSED 1
+#define US_SOCKET_SHUT_DOWN 2
+
+struct us_socket_t {
+    struct us_poll_t p; /* must be first */
+    unsigned char timeout;      /* short tick at which on_timeout fires, 255 = off */
+    unsigned char long_timeout; /* long tick at which on_long_timeout fires, 255 = off */
+    unsigned char state;        /* US_SOCKET_* */
+    unsigned char spare;
+    struct us_socket_context_t *context;
+    /* Context list links while open; `next` links the loop's closed list once closed. */
+    struct us_socket_t *prev, *next;
+} US_ALIGNED;
+
+struct us_listen_socket_t {
+    struct us_socket_t s; /* must be first */
+    unsigned int socket_ext_size;
+    unsigned char accept_paused; /* accept hit a resource limit; waiting for the retry timer */
+} US_ALIGNED;
+
+/* Timers and the wakeup eventfd. us_timer_t is this struct. */
+struct us_internal_callback_t {
+    struct us_poll_t p; /* must be first */
+    struct us_loop_t *loop;
+    void (*cb)(struct us_timer_t *t); /* timers */
+    unsigned char is_wakeup;          /* eventfd: call loop->wakeup_cb(loop) instead */
+} US_ALIGNED;
+
+struct us_socket_context_t {
+    struct us_loop_t *loop;
+    struct us_socket_context_t *prev, *next; /* loop's context list */
+    struct us_socket_t *head_sockets;
+    struct us_listen_socket_t *head_listen_sockets; /* linked through s.prev / s.next */
+    struct us_socket_t *iterator; /* sweep cursor, advanced by unlink */
+    unsigned int global_tick;
+    unsigned char timestamp;      /* global_tick % 240 */
+    unsigned char long_timestamp; /* (global_tick / 15) % 240 */
+
+    LIBUS_SOCKET_DESCRIPTOR (*on_pre_open)(struct us_socket_context_t *, LIBUS_SOCKET_DESCRIPTOR, char *, int);
+    struct us_socket_t *(*on_open)(struct us_socket_t *, int, char *, int);
+    struct us_socket_t *(*on_close)(struct us_socket_t *, int, void *);
+    struct us_socket_t *(*on_data)(struct us_socket_t *, char *, int);
+    struct us_socket_t *(*on_writable)(struct us_socket_t *);
+    struct us_socket_t *(*on_timeout)(struct us_socket_t *);
+    struct us_socket_t *(*on_long_timeout)(struct us_socket_t *);
+    struct us_socket_t *(*on_end)(struct us_socket_t *);
+    struct us_socket_t *(*on_connect_error)(struct us_socket_t *, int);
+} US_ALIGNED;
+
+struct us_loop_t {
+    int epfd;
+    int num_ready;     /* entries of `ready` filled by the current epoll_wait, 0 outside dispatch */
+    int current_ready; /* index being dispatched */
+    int num_polls;     /* non-fallthrough polls alive (keeps us_loop_run going) */
+    unsigned int num_sockets; /* open sockets (not listen sockets) in all contexts */
+    unsigned char sweep_enabled; /* run / run_once / integrate was called */
+    unsigned char sweep_armed;
+    unsigned char last_write_failed; /* a write was partial since the flag was last cleared */
+    unsigned char in_iteration;      /* guards against re-entrant run_once / run */
+    long long iteration_nr;
+    unsigned long long send_syscalls;
+    char *recv_buf; /* LIBUS_RECV_BUFFER_LENGTH + 2 * LIBUS_RECV_BUFFER_PADDING */
+
+    struct us_socket_context_t *head_contexts;
+    struct us_socket_context_t *iterator_context; /* sweep cursor over contexts */
+    struct us_socket_t *closed_head;              /* awaiting free in the post phase */
+
+    struct us_internal_callback_t *sweep_timer;
+    struct us_internal_callback_t *wakeup;
+    struct us_internal_callback_t *accept_timer; /* created with the first listen socket */
+
+    void (*wakeup_cb)(struct us_loop_t *);
+    void (*pre_cb)(struct us_loop_t *);
+    void (*post_cb)(struct us_loop_t *);
+
+    struct epoll_event ready[US_MAX_READY_POLLS];
+} US_ALIGNED;
+
+_Static_assert(sizeof(struct us_socket_t) % LIBUS_EXT_ALIGNMENT == 0, "socket header alignment");
+_Static_assert(sizeof(struct us_loop_t) % LIBUS_EXT_ALIGNMENT == 0, "loop header alignment");
+_Static_assert(offsetof(struct us_socket_t, p) == 0, "socket must begin with its poll");
+_Static_assert(offsetof(struct us_listen_socket_t, s) == 0, "listen socket must begin with a socket");
+
+/* ---- poll.c ---- */
+void us_internal_poll_setup(struct us_poll_t *p, struct us_loop_t *loop, int fd, int kind, int fallthrough);
+void us_internal_poll_forget(struct us_poll_t *p, struct us_loop_t *loop);
+void us_internal_poll_moved(struct us_loop_t *loop, uintptr_t old_addr, struct us_poll_t *p);
+void *us_internal_poll_realloc(struct us_poll_t *p, struct us_loop_t *loop, size_t total_size);
+
+/* ---- loop.c ---- */
+void us_internal_sockets_added(struct us_loop_t *loop);
+void us_internal_socket_removed(struct us_loop_t *loop);
+
+/* ---- timer.c ---- */
+struct us_internal_callback_t *us_internal_create_callback(struct us_loop_t *loop, int fd, int fallthrough,
+                                                          unsigned int ext_size);
+void us_internal_dispatch_callback(struct us_internal_callback_t *cb);
+
+/* ---- context.c ---- */
+void us_internal_context_link_socket(struct us_socket_context_t *ctx, struct us_socket_t *s);
+void us_internal_context_unlink_socket(struct us_socket_context_t *ctx, struct us_socket_t *s);
+void us_internal_dispatch_listen(struct us_listen_socket_t *ls);
+void us_internal_timeout_sweep(struct us_timer_t *t);
+
+struct sockaddr_storage;
+int us_internal_sockaddr_ip(const struct sockaddr_storage *addr, char *out16);
+
+/* ---- socket.c ---- */
+void us_internal_dispatch_socket(struct us_loop_t *loop, struct us_socket_t *s, unsigned int events);
+
+#endif
