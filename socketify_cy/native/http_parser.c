@@ -1,0 +1,718 @@
+/*
+ * HTTP/1.x request-head parser and chunked body decoder (see http_parser.h).
+ *
+ * Design notes
+ * - The head parser is restartable from scratch: it keeps no state between
+ *   calls. The caller hands it the whole buffered prefix every time; it
+ *   validates as far as the bytes go and answers INCOMPLETE only when what it
+ *   has seen is a valid prefix, so junk is refused as soon as it arrives.
+ *   Lower-casing header names in place is idempotent, so re-parsing a prefix
+ *   that was already partly lower-cased is harmless.
+ * - Only the first max_head_size bytes are ever looked at. A head that does
+ *   not end inside them is over the limit (431) once more bytes than the limit
+ *   are buffered; until then it is INCOMPLETE.
+ * - Byte classes come from 256-entry tables; the long runs (target, field
+ *   names, field values) are also tested eight bytes at a time where that is
+ *   cheap (see "scanning loops"). No per-byte calls, nothing allocates.
+ * - The chunked decoder is a byte-at-a-time state machine (except for chunk
+ *   data, which is handed out as views), so input may be split anywhere.
+ */
+#include "http_parser.h"
+
+#include <string.h>
+
+/* ---- byte classes ---------------------------------------------------------- */
+
+/* RFC 9110 tchar: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA */
+#define C_TOKEN 0x01
+/* allowed inside a field value: HTAB, 0x20-0x7E, obs-text 0x80-0xFF */
+#define C_VALUE 0x02
+/* allowed inside the request target: 0x21-0x7E and 0x80-0xFF */
+#define C_TARGET 0x04
+/* hexadecimal digit */
+#define C_HEX 0x08
+
+static const uint8_t char_class[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,  /* 0x00 */
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x10 */
+     2,  7,  6,  7,  7,  7,  7,  7,  6,  6,  7,  7,  6,  7,  7,  6,  /* 0x20 */
+    15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  6,  6,  6,  6,  6,  /* 0x30 */
+     6, 15, 15, 15, 15, 15, 15,  7,  7,  7,  7,  7,  7,  7,  7,  7,  /* 0x40 */
+     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  6,  6,  6,  7,  7,  /* 0x50 */
+     7, 15, 15, 15, 15, 15, 15,  7,  7,  7,  7,  7,  7,  7,  7,  7,  /* 0x60 */
+     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  6,  7,  6,  7,  0,  /* 0x70 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0x80 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0x90 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xA0 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xB0 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xC0 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xD0 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xE0 */
+     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xF0 */
+};
+static const uint8_t token_lower[256] = {
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x00 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x10 */
+      0,  33,   0,  35,  36,  37,  38,  39,   0,   0,  42,  43,   0,  45,  46,   0,  /* 0x20 */
+     48,  49,  50,  51,  52,  53,  54,  55,  56,  57,   0,   0,   0,   0,   0,   0,  /* 0x30 */
+      0,  97,  98,  99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,  /* 0x40 */
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,   0,   0,   0,  94,  95,  /* 0x50 */
+     96,  97,  98,  99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,  /* 0x60 */
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,   0, 124,   0, 126,   0,  /* 0x70 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x80 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x90 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xA0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xB0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xC0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xD0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xE0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0xF0 */
+};
+
+/* Case-insensitive comparison of n bytes against a lower-case literal made
+ * of token characters only (any non-token byte in s fails the compare). */
+static int token_ieq(const char *s, const char *lower_lit, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (token_lower[(uint8_t)s[i]] != (uint8_t)lower_lit[i])
+            return 0;
+    }
+    return 1;
+}
+
+static inline int is_ows(char c) { return c == ' ' || c == '\t'; }
+
+/* ---- scanning loops -------------------------------------------------------- */
+
+/*
+ * On little-endian GCC/Clang targets the three long runs of a head (target,
+ * field names, field values) are scanned eight bytes at a time with plain
+ * 64-bit arithmetic; the table loop handles the bytes the word test cannot
+ * decide and the last few bytes of the buffer. Elsewhere only the table loop
+ * is compiled. Both give identical results.
+ */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    !defined(HTTP_PARSER_NO_SWAR)
+#define HP_SWAR 1
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Index of the lowest byte whose high bit is set in a non-zero mask. */
+static inline unsigned first_byte(uint64_t mask) { return (unsigned)__builtin_ctzll(mask) >> 3; }
+
+/*
+ * High bit set for bytes below `floor` (at most 0x80) or equal to 0x7F.
+ * Bytes above a flagged byte may be flagged wrongly (a borrow travels up),
+ * but the lowest flagged byte is always a real one, which is all we use.
+ */
+static inline uint64_t stop_bytes(uint64_t v, unsigned floor)
+{
+    uint64_t del = v ^ (ONES * 0x7F);
+    return (((v - ONES * floor) & ~v) | ((del - ONES) & ~del)) & HIGHS;
+}
+
+/* High bit set for bytes in [lo, hi]; v7 must have every high bit clear. */
+static inline uint64_t bytes_in(uint64_t v7, unsigned lo, unsigned hi)
+{
+    return (v7 + ONES * (0x80 - lo)) & ~(v7 + ONES * (0x7F - hi)) & HIGHS;
+}
+#endif
+
+/* Request target bytes: 0x21-0x7E, 0x80-0xFF. Returns the first other byte. */
+static inline char *scan_target(char *p, const char *end)
+{
+    for (;;) {
+#ifdef HP_SWAR
+        if (end - p >= 8) {
+            uint64_t m = stop_bytes(load8(p), 0x21);
+            if (m == 0) {
+                p += 8;
+                continue;
+            }
+            p += first_byte(m);
+        }
+#endif
+        if (p == end || !(char_class[(uint8_t)*p] & C_TARGET))
+            return p;
+        p++;
+    }
+}
+
+/* Field value bytes: HTAB, 0x20-0x7E, 0x80-0xFF. Returns the first other byte. */
+static inline char *scan_value(char *p, const char *end)
+{
+    for (;;) {
+#ifdef HP_SWAR
+        if (end - p >= 8) {
+            uint64_t m = stop_bytes(load8(p), 0x20);
+            if (m == 0) {
+                p += 8;
+                continue;
+            }
+            p += first_byte(m); /* HTAB lands here and is taken below */
+        }
+#endif
+        if (p == end || !(char_class[(uint8_t)*p] & C_VALUE))
+            return p;
+        p++;
+    }
+}
+
+/* Field name: token bytes, lower-cased in place. Returns the first non-token
+ * byte. The word test covers ALPHA, DIGIT, '-' and '.'; the rarer token
+ * characters go through the table. */
+static inline char *scan_name(char *p, const char *end)
+{
+    uint8_t c;
+    for (;;) {
+#ifdef HP_SWAR
+        if (end - p >= 8) {
+            uint64_t v = load8(p);
+            uint64_t v7 = v & ~HIGHS;
+            /* b | 0x20 is a lower-case letter exactly when b is a letter */
+            uint64_t letters = bytes_in(v7 | (ONES * 0x20), 'a', 'z');
+            /* '-' '.' '/' and digits, then '/' taken out again */
+            uint64_t digits = bytes_in(v7, '-', '9') & ((v7 ^ (ONES * '/')) + ONES * 0x7F);
+            uint64_t good = (letters | digits) & ~v & HIGHS;
+            if (good == HIGHS) {
+                v |= letters >> 2; /* 0x80 >> 2 == 0x20: upper to lower case */
+                memcpy(p, &v, 8);
+                p += 8;
+                continue;
+            }
+            {
+                unsigned k = first_byte(~good & HIGHS);
+                if (k) {
+                    /* lower only the bytes before k; later ones are not ours */
+                    uint64_t below = (UINT64_C(1) << (8 * k)) - 1;
+                    v |= (letters & below) >> 2;
+                    memcpy(p, &v, 8);
+                    p += k;
+                }
+            }
+        }
+#endif
+        if (p == end || (c = token_lower[(uint8_t)*p]) == 0)
+            return p;
+        *p++ = (char)c;
+    }
+}
+
+/* ---- request head ---------------------------------------------------------- */
+
+/* RFC 9112 2.2 lets a server ignore at least one empty line before the
+ * request line (some clients send CRLF after a POST body); we take a few. */
+#define MAX_LEADING_EMPTY_LINES 4
+
+/* Connection: comma-separated tokens; we only care about two of them. */
+static void scan_connection(const char *v, size_t n, int *saw_close, int *saw_keep_alive)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t s, e;
+        while (i < n && (v[i] == ',' || is_ows(v[i])))
+            i++;
+        s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        e = i;
+        while (e > s && is_ows(v[e - 1]))
+            e--;
+        if (e - s == 5 && token_ieq(v + s, "close", 5))
+            *saw_close = 1;
+        else if (e - s == 10 && token_ieq(v + s, "keep-alive", 10))
+            *saw_keep_alive = 1;
+    }
+}
+
+/*
+ * Transfer-Encoding policy. We implement the chunked coding only.
+ *   "chunked" alone (any letter case, OWS trimmed)             -> 0 (accepted)
+ *   one other coding name ("gzip", "identity", ...)            -> 501
+ *   a list ending in chunked, chunked only last ("gzip, chunked")
+ *                                                              -> 501 (the
+ *      other codings are not implemented)
+ *   anything else: empty value, empty list element, a byte that is not a
+ *   token character (this includes coding parameters), a list that does not
+ *   end in chunked, chunked given twice                        -> 400
+ * A list not ending in chunked is 400 because the message length would then
+ * be undeterminable (RFC 9112 6.3), i.e. a smuggling attempt, not a feature.
+ */
+static int check_transfer_encoding(const char *v, size_t n)
+{
+    size_t i = 0;
+    int elements = 0, chunked_seen = 0, last_is_chunked = 0;
+    for (;;) {
+        size_t s, e;
+        while (i < n && is_ows(v[i]))
+            i++;
+        s = i;
+        while (i < n && (char_class[(uint8_t)v[i]] & C_TOKEN))
+            i++;
+        e = i;
+        if (e == s)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        while (i < n && is_ows(v[i]))
+            i++;
+        elements++;
+        last_is_chunked = (e - s == 7 && token_ieq(v + s, "chunked", 7));
+        if (last_is_chunked) {
+            if (chunked_seen)
+                return HTTP_PARSE_ERROR_BAD_REQUEST;
+            chunked_seen = 1;
+        }
+        if (i == n)
+            break;
+        if (v[i] != ',')
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        i++;
+    }
+    if (last_is_chunked)
+        return elements == 1 ? 0 : HTTP_PARSE_ERROR_NOT_IMPLEMENTED;
+    if (elements == 1 && !chunked_seen)
+        return HTTP_PARSE_ERROR_NOT_IMPLEMENTED;
+    return HTTP_PARSE_ERROR_BAD_REQUEST;
+}
+
+/*
+ * Check the version in p[0..avail) against "HTTP/" DIGIT "." DIGIT CRLF.
+ * Returns 1 with *major and *minor set when all 10 bytes are there and well
+ * formed, 0 when the bytes seen so far are a valid prefix, -1 otherwise.
+ */
+static int scan_version(const char *p, size_t avail, int *major, int *minor)
+{
+    static const char shape[10] = {'H', 'T', 'T', 'P', '/', '0', '.', '0', '\r', '\n'};
+    size_t i, n = avail < 10 ? avail : 10;
+    for (i = 0; i < n; i++) {
+        if (i == 5 || i == 7) {
+            if ((uint8_t)(p[i] - '0') > 9)
+                return -1;
+        } else if (p[i] != shape[i]) {
+            return -1;
+        }
+    }
+    if (avail < 10)
+        return 0;
+    *major = p[5] - '0';
+    *minor = p[7] - '0';
+    return 1;
+}
+
+int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t *req, size_t *consumed)
+{
+    char *p = data;
+    char *end = data + (len < max_head_size ? len : max_head_size);
+    char *start;
+    unsigned empty_lines = 0;
+    uint32_t n = 0;
+    int minor;
+    int host_count = 0, host_empty = 0;
+    int saw_close = 0, saw_keep_alive = 0;
+    const char *te_value = NULL, *cl_value = NULL;
+    uint32_t te_len = 0, cl_len = 0;
+    uint64_t content_length = 0;
+
+    *consumed = 0;
+    req->expect_continue = 0;
+
+    /* optional empty lines */
+    while (p < end && *p == '\r') {
+        if (p + 1 == end)
+            goto incomplete;
+        if (p[1] != '\n' || ++empty_lines > MAX_LEADING_EMPTY_LINES)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        p += 2;
+    }
+
+    /* method: 1*tchar SP */
+    start = p;
+    while (p < end && (char_class[(uint8_t)*p] & C_TOKEN))
+        p++;
+    if (p == end)
+        goto incomplete;
+    if (*p != ' ' || p == start)
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    req->method = start;
+    req->method_len = (uint32_t)(p - start);
+    p++;
+
+    /* request target: origin-form only, "/" then visible bytes, then SP */
+    if (p == end)
+        goto incomplete;
+    if (*p != '/')
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    start = p;
+    p = scan_target(p, end);
+    if (p == end)
+        goto incomplete;
+    if (*p != ' ')
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    req->target = start;
+    req->target_len = (uint32_t)(p - start);
+    p++;
+
+    /* version and CRLF */
+    if (end - p >= 10 && memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
+        minor = 1;
+    } else {
+        int major, r = scan_version(p, (size_t)(end - p), &major, &minor);
+        if (r == 0)
+            goto incomplete;
+        if (r < 0)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        if (major != 1 || minor > 1)
+            return HTTP_PARSE_ERROR_BAD_VERSION;
+    }
+    p += 10;
+
+    /* header fields, up to the empty line */
+    for (;;) {
+        char *name, *value, *vend;
+        uint32_t name_len, value_len;
+
+        if (p == end)
+            goto incomplete;
+        if (*p == '\r') {
+            if (p + 1 == end)
+                goto incomplete;
+            if (p[1] != '\n')
+                return HTTP_PARSE_ERROR_BAD_REQUEST;
+            p += 2;
+            break;
+        }
+        if (n == HTTP_MAX_HEADERS)
+            return HTTP_PARSE_ERROR_HEAD_TOO_LARGE;
+
+        /* field name, lower-cased in place; a line starting with SP/HTAB
+         * (obs-fold) has an empty name and fails here */
+        name = p;
+        p = scan_name(p, end);
+        if (p == end)
+            goto incomplete;
+        if (*p != ':' || p == name)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        name_len = (uint32_t)(p - name);
+        p++;
+
+        /* field value: skip leading OWS, scan, require CRLF, trim */
+        while (p < end && is_ows(*p))
+            p++;
+        value = p;
+        p = scan_value(p, end);
+        if (p == end)
+            goto incomplete;
+        if (*p != '\r')
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        if (p + 1 == end)
+            goto incomplete;
+        if (p[1] != '\n')
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        vend = p;
+        while (vend > value && is_ows(vend[-1]))
+            vend--;
+        value_len = (uint32_t)(vend - value);
+        p += 2;
+
+        req->headers[n].name = name;
+        req->headers[n].name_len = name_len;
+        req->headers[n].value = value;
+        req->headers[n].value_len = value_len;
+        n++;
+
+        /* the few fields that shape framing and connection handling */
+        switch (name_len) {
+        case 4:
+            if (memcmp(name, "host", 4) == 0) {
+                if (++host_count > 1)
+                    return HTTP_PARSE_ERROR_BAD_REQUEST;
+                host_empty = (value_len == 0);
+            }
+            break;
+        case 6:
+            if (memcmp(name, "expect", 6) == 0)
+                req->expect_continue = (value_len == 12 && token_ieq(value, "100-continue", 12));
+            break;
+        case 10:
+            if (memcmp(name, "connection", 10) == 0) {
+                /* the two usual spellings first */
+                if (value_len == 10 && memcmp(value, "keep-alive", 10) == 0)
+                    saw_keep_alive = 1;
+                else if (value_len == 5 && memcmp(value, "close", 5) == 0)
+                    saw_close = 1;
+                else
+                    scan_connection(value, value_len, &saw_close, &saw_keep_alive);
+            }
+            break;
+        case 14:
+            if (memcmp(name, "content-length", 14) == 0) {
+                if (cl_value) {
+                    /* repeats must be byte-identical */
+                    if (value_len != cl_len || memcmp(value, cl_value, value_len) != 0)
+                        return HTTP_PARSE_ERROR_BAD_REQUEST;
+                } else {
+                    uint32_t i;
+                    /* 1 to 18 digits: fits in 63 bits, no overflow check needed */
+                    if (value_len == 0 || value_len > 18)
+                        return HTTP_PARSE_ERROR_BAD_REQUEST;
+                    for (i = 0; i < value_len; i++) {
+                        unsigned d = (uint8_t)value[i] - (unsigned)'0';
+                        if (d > 9)
+                            return HTTP_PARSE_ERROR_BAD_REQUEST;
+                        content_length = content_length * 10 + d;
+                    }
+                    cl_value = value;
+                    cl_len = value_len;
+                }
+            }
+            break;
+        case 17:
+            if (memcmp(name, "transfer-encoding", 17) == 0) {
+                if (te_value)
+                    return HTTP_PARSE_ERROR_BAD_REQUEST;
+                te_value = value;
+                te_len = value_len;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    /* whole-head checks */
+    if (minor == 1 && (host_count == 0 || host_empty))
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    if (te_value) {
+        int r;
+        if (minor == 0 || cl_value)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        r = check_transfer_encoding(te_value, te_len);
+        if (r != 0)
+            return r;
+        req->body_kind = HTTP_BODY_CHUNKED;
+        req->content_length = 0;
+    } else if (cl_value) {
+        req->body_kind = HTTP_BODY_LENGTH;
+        req->content_length = content_length;
+    } else {
+        req->body_kind = HTTP_BODY_NONE;
+        req->content_length = 0;
+    }
+
+    {
+        const char *q = memchr(req->target, '?', req->target_len);
+        req->path_len = q ? (uint32_t)(q - req->target) : req->target_len;
+    }
+    req->version_minor = (uint8_t)minor;
+    req->keep_alive = (uint8_t)(saw_close ? 0 : (minor == 1 ? 1 : saw_keep_alive));
+    req->is_head = (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0);
+    req->num_headers = n;
+    *consumed = (size_t)(p - data);
+    return HTTP_PARSE_DONE;
+
+incomplete:
+    /* no end of head inside the first max_head_size bytes */
+    if (len > max_head_size)
+        return HTTP_PARSE_ERROR_HEAD_TOO_LARGE;
+    return HTTP_PARSE_INCOMPLETE;
+}
+
+const http_header_t *http_find_header(const http_request_t *req, const char *lower_name, size_t name_len)
+{
+    uint32_t i;
+    for (i = 0; i < req->num_headers; i++) {
+        const http_header_t *h = &req->headers[i];
+        if (h->name_len == name_len && memcmp(h->name, lower_name, name_len) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+/* ---- chunked transfer coding ---------------------------------------------- */
+
+enum {
+    CS_SIZE_FIRST = 0, /* first hex digit of a chunk-size */
+    CS_SIZE,           /* further hex digits, or ';', OWS, CR */
+    CS_SIZE_WS,        /* OWS after the size: only ';' may follow */
+    CS_EXT,            /* inside chunk extensions, up to CR */
+    CS_SIZE_LF,        /* LF ending the chunk-size line */
+    CS_DATA,           /* chunk data, c->remaining bytes left */
+    CS_DATA_CR,        /* CR after chunk data */
+    CS_DATA_LF,        /* LF after chunk data */
+    CS_TRAILER_START,  /* start of a trailer line or the final CRLF */
+    CS_TRAILER_NAME,   /* trailer field name */
+    CS_TRAILER_VALUE,  /* trailer field value, up to CR */
+    CS_TRAILER_LF,     /* LF ending a trailer line */
+    CS_FINAL_LF,       /* LF of the final empty line */
+    CS_DONE,
+    CS_ERROR
+};
+
+/* a chunk-size line (digits, extensions) longer than this is refused */
+#define CHUNK_LINE_LIMIT 4096
+/* the whole trailer section longer than this is refused */
+#define CHUNK_TRAILER_LIMIT HTTP_DEFAULT_MAX_HEAD_SIZE
+/* sizes must stay below 2^60: refuse a digit once the value reaches 2^56 */
+#define CHUNK_SIZE_SHIFT_LIMIT ((uint64_t)1 << 56)
+
+static inline unsigned hex_digit(uint8_t c)
+{
+    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+int http_chunked_decode(http_chunked_t *c, const char *data, size_t len, size_t *consumed,
+                        const char **out, size_t *out_len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    const uint8_t *end = p + len;
+    uint32_t st = c->state;
+
+    *out = NULL;
+    *out_len = 0;
+    *consumed = 0;
+    if (st == CS_DONE)
+        return HTTP_CHUNKED_DONE;
+    if (st == CS_ERROR)
+        return HTTP_CHUNKED_ERROR;
+
+    while (p < end) {
+        uint8_t b = *p;
+
+        if (st == CS_DATA) {
+            size_t avail = (size_t)(end - p);
+            size_t take = c->remaining < avail ? (size_t)c->remaining : avail;
+            *out = (const char *)p;
+            *out_len = take;
+            c->remaining -= take;
+            p += take;
+            if (c->remaining == 0)
+                st = CS_DATA_CR;
+            c->state = st;
+            *consumed = (size_t)(p - (const uint8_t *)data);
+            return HTTP_CHUNKED_DATA;
+        }
+
+        switch (st) {
+        case CS_SIZE_FIRST:
+            if (!(char_class[b] & C_HEX))
+                goto error;
+            c->remaining = hex_digit(b);
+            c->aux = 1;
+            st = CS_SIZE;
+            break;
+        case CS_SIZE:
+            if (++c->aux > CHUNK_LINE_LIMIT)
+                goto error;
+            if (char_class[b] & C_HEX) {
+                if (c->remaining >= CHUNK_SIZE_SHIFT_LIMIT)
+                    goto error;
+                c->remaining = (c->remaining << 4) | hex_digit(b);
+            } else if (b == '\r') {
+                st = CS_SIZE_LF;
+            } else if (b == ';') {
+                st = CS_EXT;
+            } else if (b == ' ' || b == '\t') {
+                st = CS_SIZE_WS;
+            } else {
+                goto error;
+            }
+            break;
+        case CS_SIZE_WS:
+            if (++c->aux > CHUNK_LINE_LIMIT)
+                goto error;
+            if (b == ';')
+                st = CS_EXT;
+            else if (b != ' ' && b != '\t')
+                goto error;
+            break;
+        case CS_EXT:
+            /* extensions are ignored; any control byte but HTAB is refused,
+             * so the line can only end at CRLF */
+            if (++c->aux > CHUNK_LINE_LIMIT)
+                goto error;
+            if (b == '\r')
+                st = CS_SIZE_LF;
+            else if (!(char_class[b] & C_VALUE))
+                goto error;
+            break;
+        case CS_SIZE_LF:
+            if (b != '\n')
+                goto error;
+            if (c->remaining == 0) {
+                c->aux = 0;
+                st = CS_TRAILER_START;
+            } else {
+                st = CS_DATA;
+            }
+            break;
+        case CS_DATA_CR:
+            if (b != '\r')
+                goto error;
+            st = CS_DATA_LF;
+            break;
+        case CS_DATA_LF:
+            if (b != '\n')
+                goto error;
+            st = CS_SIZE_FIRST;
+            break;
+        case CS_TRAILER_START:
+            if (++c->aux > CHUNK_TRAILER_LIMIT)
+                goto error;
+            if (b == '\r')
+                st = CS_FINAL_LF;
+            else if (char_class[b] & C_TOKEN)
+                st = CS_TRAILER_NAME;
+            else
+                goto error; /* includes obs-fold and bare LF */
+            break;
+        case CS_TRAILER_NAME:
+            if (++c->aux > CHUNK_TRAILER_LIMIT)
+                goto error;
+            if (b == ':')
+                st = CS_TRAILER_VALUE;
+            else if (!(char_class[b] & C_TOKEN))
+                goto error;
+            break;
+        case CS_TRAILER_VALUE:
+            if (++c->aux > CHUNK_TRAILER_LIMIT)
+                goto error;
+            if (b == '\r')
+                st = CS_TRAILER_LF;
+            else if (!(char_class[b] & C_VALUE))
+                goto error;
+            break;
+        case CS_TRAILER_LF:
+            if (b != '\n')
+                goto error;
+            st = CS_TRAILER_START;
+            break;
+        case CS_FINAL_LF:
+            if (b != '\n')
+                goto error;
+            p++;
+            c->state = CS_DONE;
+            c->remaining = 0;
+            *consumed = (size_t)(p - (const uint8_t *)data);
+            return HTTP_CHUNKED_DONE;
+        default:
+            goto error;
+        }
+        p++;
+    }
+    c->state = st;
+    *consumed = len;
+    return HTTP_CHUNKED_NEED_MORE;
+
+error:
+    c->state = CS_ERROR;
+    *consumed = (size_t)(p - (const uint8_t *)data);
+    return HTTP_CHUNKED_ERROR;
+}
