@@ -1,0 +1,57 @@
+"""Build socketify_cy: the vendored uSockets core and the protocol engine are
+compiled as a static C library with strict warnings, then the Cython module
+is compiled and linked against it. Nothing is downloaded.
+
+Environment:
+  SOCKETIFY_ASAN=1   build with AddressSanitizer + UBSan (see README: testing)
+  SOCKETIFY_DEBUG=1  -O0 -g, assertions on
+"""
+
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+USOCKETS = "vendor/usockets/src"
+NATIVE = "socketify_cy/native"
+
+asan = os.environ.get("SOCKETIFY_ASAN") == "1"
+debug = os.environ.get("SOCKETIFY_DEBUG") == "1"
+
+opt = ["-O0", "-g"] if debug else ["-O3"]
+sanitize = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if asan else []
+# Our own C must stay warning-free: the library fails to build otherwise.
+strict = ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fPIC", "-fvisibility=hidden"]
+
+c_sources = sorted(glob.glob(f"{USOCKETS}/*.c")) + sorted(glob.glob(f"{NATIVE}/*.c"))
+native_lib = (
+    "socketify_native",
+    {
+        "sources": c_sources,
+        "include_dirs": [USOCKETS, NATIVE],
+        "cflags": opt + strict + sanitize + ([] if debug else ["-DNDEBUG"]),
+    },
+)
+
+extension = Extension(
+    "socketify_cy._core",
+    sources=["socketify_cy/_core.pyx"],
+    include_dirs=[USOCKETS, NATIVE],
+    libraries=["socketify_native"],
+    # Relink when the C library changes.
+    depends=c_sources + sorted(glob.glob(f"{USOCKETS}/*.h")) + sorted(glob.glob(f"{NATIVE}/*.h")),
+    # Cython's generated C is not held to -Wextra; ours is (above).
+    extra_compile_args=opt + sanitize + ["-Wno-unused-function"],
+    extra_link_args=sanitize,
+)
+
+setup(
+    libraries=[native_lib],
+    ext_modules=cythonize(
+        [extension],
+        compiler_directives={"language_level": "3", "embedsignature": True},
+        include_path=[HERE],
+    ),
+)

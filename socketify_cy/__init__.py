@@ -1,0 +1,30 @@
+"""socketify_cy: the socketify.py API on a C event-loop core, for CPython.
+
+    import socketify_cy as socketify
+    app = socketify.App()
+    app.get("/", lambda res, req: res.end("Hello, World!"))
+    app.listen(3000, lambda config: print("listening on", config.port))
+    app.run()
+"""
+
+from socketify_cy._core import App, Request, Response
+from socketify_cy._options import AppListenOptions, AppOptions
+from socketify_cy.enums import ListenOptions, OpCode, SendStatus
+
+AppRequest = Request
+AppResponse = Response
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "AppListenOptions",
+    "AppOptions",
+    "AppRequest",
+    "AppResponse",
+    "ListenOptions",
+    "OpCode",
+    "Request",
+    "Response",
+    "SendStatus",
+]

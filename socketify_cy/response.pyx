@@ -1,0 +1,273 @@
+# Response: the writing side of one request. Bound to its connection while the
+# response is pending; after end() or an abort every write is a no-op.
+
+import json as _json
+
+_HEADER_FORBIDDEN = ("\r", "\n", "\0")
+
+
+cdef inline bytes _as_bytes(object data):
+    if type(data) is bytes:
+        return <bytes>data
+    if isinstance(data, str):
+        return (<str>data).encode("utf-8")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    return None
+
+
+cdef bytes _header_bytes(object value, str what):
+    cdef bytes b
+    if isinstance(value, str):
+        b = (<str>value).encode("utf-8")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        b = bytes(value)
+    elif isinstance(value, int):
+        b = str(value).encode("ascii")
+    else:
+        raise TypeError("header %s must be str, bytes or int, not %s" % (what, type(value).__name__))
+    if b"\r" in b or b"\n" in b or b"\0" in b:
+        raise ValueError("header %s must not contain CR, LF or NUL: %r" % (what, b))
+    return b
+
+
+@cython.freelist(64)
+cdef class Response:
+    """The response of one request (socketify's AppResponse)."""
+
+    cdef http_conn_t *_conn       # NULL once ended or aborted
+    cdef App _app
+    cdef readonly bint aborted
+    cdef bint _responded
+    cdef list _abort_handlers
+    cdef object _data_handler
+    cdef uint8_t _ip[16]
+    cdef int _ip_len
+
+    def __cinit__(self):
+        self._conn = NULL
+
+    @property
+    def app(self):
+        return self._app
+
+    cdef inline bint _live(self):
+        return self._conn != NULL
+
+    cdef _released(self):
+        # The engine no longer refers to us: drop the reference it held.
+        self._conn = NULL
+        Py_DECREF(self)
+
+    cdef int _finish(self, int rc) except -1:
+        if rc == 0:
+            self._responded = True
+            self._released()
+        return 0
+
+    # ---- status and headers -------------------------------------------------------
+
+    def write_status(self, status):
+        """Set the status: an int (404) or a status text ("404 Not Found")."""
+        cdef bytes b
+        if self._conn == NULL:
+            return self
+        if isinstance(status, int):
+            if http_res_write_status_code(self._conn, status) == -2:
+                raise ValueError("status code out of range 100-999: %d" % status)
+            return self
+        b = _header_bytes(status, "status")
+        http_res_write_status(self._conn, b, len(b))
+        return self
+
+    def write_header(self, key, value):
+        """Add a response header. Names and values must not contain CR, LF or NUL."""
+        cdef bytes k = _header_bytes(key, "name")
+        cdef bytes v = _header_bytes(value, "value")
+        if not k or b":" in k or b" " in k or b"\t" in k:
+            raise ValueError("invalid header name: %r" % k)
+        if self._conn != NULL:
+            http_res_write_header(self._conn, k, len(k), v, len(v))
+        return self
+
+    # ---- body ----------------------------------------------------------------------------
+
+    def end(self, message=b"", bint end_connection=False):
+        """Send the response with this body (str, bytes, or JSON for anything else)."""
+        cdef bytes body
+        cdef const char *p
+        cdef Py_ssize_t n
+        cdef int rc
+        if self._conn == NULL:
+            return self
+        if message is None:
+            return self.end_without_body(end_connection)
+        body = _as_bytes(message)
+        if body is None:
+            body = self._app._json_dumps(message)
+            http_res_write_header(self._conn, b"Content-Type", 12, b"application/json", 16)
+        p = body
+        n = len(body)
+        if self._app._dispatching:
+            rc = http_res_end(self._conn, p, n, end_connection)
+        else:
+            # Outside a library callback this end() is the send syscall.
+            with nogil:
+                rc = http_res_end(self._conn, p, n, end_connection)
+        self._finish(rc)
+        return self
+
+    def end_without_body(self, bint end_connection=False):
+        """Finish with no body (Content-Length: 0, so keep-alive clients do not wait)."""
+        cdef int rc
+        if self._conn == NULL:
+            return self
+        with nogil:
+            rc = http_res_end_without_body(self._conn, 0, end_connection)
+        self._finish(rc)
+        return self
+
+    def write(self, message):
+        """Stream a body chunk (Transfer-Encoding: chunked); end() finishes."""
+        cdef bytes body
+        if self._conn == NULL:
+            return self
+        body = _as_bytes(message)
+        if body is None:
+            body = self._app._json_dumps(message)
+        cdef const char *p = body
+        cdef Py_ssize_t n = len(body)
+        with nogil:
+            http_res_write(self._conn, p, n)
+        return self
+
+    def send(self, message=b"", content_type=b"text/plain", status=b"200 OK", headers=None,
+             bint end_connection=False):
+        """One call for status, headers and body (socketify's send, with its bugs fixed)."""
+        if self._conn == NULL:
+            return self
+        self.write_status(status)
+        if headers is not None:
+            items = headers.items() if isinstance(headers, dict) else headers
+            for k, v in items:
+                self.write_header(k, v)
+        if message is not None and _as_bytes(message) is None:
+            content_type = b"application/json"
+        if content_type is not None:
+            self.write_header(b"Content-Type", content_type)
+        return self.end(message if message is not None else b"", end_connection)
+
+    def redirect(self, location, status_code=302):
+        self.write_status(status_code)
+        self.write_header(b"Location", location)
+        return self.end(b"")
+
+    # ---- corking ---------------------------------------------------------------------------
+
+    def cork(self, callback):
+        """Run callback(res) corked: everything it writes leaves in one send."""
+        cdef http_conn_t *conn = self._conn
+        cdef int corked
+        if conn == NULL:
+            return self
+        corked = http_conn_cork(conn)
+        try:
+            callback(self)
+        finally:
+            if corked:
+                with nogil:
+                    http_conn_uncork(conn)
+        return self
+
+    def cork_end(self, message=b"", bint end_connection=False):
+        return self.end(message, end_connection)
+
+    def cork_send(self, message=b"", content_type=b"text/plain", status=b"200 OK", headers=None,
+                  bint end_connection=False):
+        return self.cork(lambda res: res.send(message, content_type, status, headers, end_connection))
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def has_responded(self):
+        return self._responded
+
+    def on_aborted(self, handler):
+        """handler(res) runs once if the response can no longer be sent."""
+        if self.aborted:
+            self._app._call_user(handler, self, None, (self,))
+            return self
+        if self._abort_handlers is None:
+            self._abort_handlers = []
+        self._abort_handlers.append(handler)
+        return self
+
+    def on_data(self, handler):
+        """handler(res, chunk: bytes, is_end: bool) receives the request body."""
+        self._data_handler = handler
+        if self._conn != NULL:
+            if self._conn.body_state == 0:
+                # No body (left): deliver the end right away.
+                self._app._call_user(handler, self, None, (self, b"", True))
+            else:
+                http_res_want_body(self._conn)
+        return self
+
+    def get_data(self):
+        """Future resolving to an io.BytesIO with the whole request body."""
+        import io
+        fut = self._app.loop.create_future()
+        buf = io.BytesIO()
+
+        def on_chunk(res, chunk, is_end):
+            buf.write(chunk)
+            if is_end and not fut.done():
+                buf.seek(0)
+                fut.set_result(buf)
+
+        def on_abort(res):
+            if not fut.done():
+                buf.seek(0)
+                fut.set_result(buf)
+
+        self.on_aborted(on_abort)
+        self.on_data(on_chunk)
+        return fut
+
+    async def get_text(self, encoding="utf-8"):
+        data = await self.get_data()
+        try:
+            return data.getvalue().decode(encoding)
+        except Exception:
+            return None
+
+    async def get_json(self):
+        data = await self.get_data()
+        try:
+            return self._app._json_loads(data.getvalue().decode("utf-8"))
+        except Exception:
+            return None
+
+    def close(self):
+        """Close the connection now; the response is aborted."""
+        if self._conn != NULL:
+            http_conn_close(self._conn)
+        return self
+
+    def get_write_offset(self):
+        return self._conn.write_offset if self._conn != NULL else 0
+
+    def get_remote_address_bytes(self):
+        return PyBytes_FromStringAndSize(<char *>self._ip, self._ip_len)
+
+    def get_remote_address(self):
+        cdef char buf[64]
+        cdef int n = http_format_ip(self._ip, self._ip_len, buf, sizeof(buf))
+        return PyUnicode_DecodeASCII(buf, n, NULL)
+
+    def run_async(self, coro):
+        """Run a coroutine for this response; its exceptions go to the error handler."""
+        return self._app._start_coroutine(coro, self, None)
+
+    def __repr__(self):
+        state = "aborted" if self.aborted else ("responded" if self._responded else "pending")
+        return "<Response %s>" % state
