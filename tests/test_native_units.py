@@ -1,0 +1,56 @@
+"""Build and run the C unit tests in tests/native/ (parser, router, uSockets core).
+
+Each test program names the sources it needs on its first line
+(`/* sources: a.c b.c */`) and ends with a line "N passed, M failed".
+They are built with AddressSanitizer and UBSan when the compiler has them.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NATIVE_TESTS = sorted(
+    f for f in os.listdir(os.path.join(ROOT, "tests", "native")) if f.startswith("test_") and f.endswith(".c")
+)
+INCLUDES = ["-I" + os.path.join(ROOT, d) for d in ("vendor/usockets/src", "socketify_cy/native")]
+
+
+def _sources(test_file):
+    with open(test_file) as f:
+        first = f.readline()
+    m = re.match(r"\s*/\*\s*sources:(.*?)\*/", first)
+    assert m, "%s must start with /* sources: ... */" % test_file
+    return [os.path.join(ROOT, s) for s in m.group(1).split()]
+
+
+def _sanitizer_flags(cc):
+    probe = subprocess.run(
+        [cc, "-fsanitize=address,undefined", "-x", "c", "-", "-o", os.devnull],
+        input=b"int main(void){return 0;}", capture_output=True,
+    )
+    return ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if probe.returncode == 0 else []
+
+
+@pytest.mark.parametrize("name", NATIVE_TESTS)
+def test_native(name):
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        pytest.skip("no C compiler")
+    test_file = os.path.join(ROOT, "tests", "native", name)
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, name[:-2])
+        cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
+               *INCLUDES, *_sources(test_file), test_file, "-o", exe, "-lpthread"]
+        build = subprocess.run(cmd, capture_output=True, text=True)
+        assert build.returncode == 0, "build failed:\n%s" % build.stderr
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
+        run = subprocess.run([exe], capture_output=True, text=True, timeout=60, cwd=tmp, env=env)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    m = re.search(r"(\d+) passed, (\d+) failed", run.stdout)
+    assert m and int(m.group(1)) > 0 and m.group(2) == "0", out[-4000:]
