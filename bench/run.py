@@ -1,0 +1,815 @@
+#!/usr/bin/env python3
+"""Plaintext HTTP benchmark: socketify_cy against socketify, uvicorn, granian.
+
+Stdlib only.  Every server runs pinned to CPU 0 (taskset -c 0) and wrk to
+CPU 1 (taskset -c 1); only 127.0.0.1 is ever targeted and every load run is
+bounded in time.  See bench/README.md for what is measured and the caveats.
+
+    python3 bench/run.py [--rounds N] [--duration S] [--only NAMES]
+                         [--modes keepalive,pipelined] [--skip-install]
+                         [--markdown-out FILE]
+"""
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+SERVERS_DIR = os.path.join(BENCH_DIR, "servers")
+VENV_DIR = os.path.join(BENCH_DIR, ".venv")
+RESULTS_DIR = os.path.join(BENCH_DIR, "results")
+PIPELINE_LUA = os.path.join(BENCH_DIR, "pipeline.lua")
+
+HOST = "127.0.0.1"          # the only address ever targeted
+BASE_PORT = 18080           # server i listens on BASE_PORT + i
+EXPECTED_BODY = b"Hello, World!"
+SERVER_CPU = "0"
+WRK_CPU = "1"
+CONNECTIONS = 64
+PIPELINE_DEPTH = 16
+WARMUP_S = 2
+IDLE_S = 5
+STARTUP_TIMEOUT_S = 30
+STOP_GRACE_S = 5
+REFERENCE = "socketify"     # ratios are relative to this server
+QUIET_PCT = 25              # --wait-quiet threshold, % of one core
+
+# name -> (server script, module that must import in the venv)
+SERVERS = {
+    "socketify_cy": ("socketify_cy_plaintext.py", "socketify_cy"),
+    "socketify": ("socketify_plaintext.py", "socketify"),
+    "uvicorn": ("uvicorn_plaintext.py", "uvicorn, uvloop, httptools"),
+    "granian": ("granian_plaintext.py", "granian"),
+}
+MODES = ("keepalive", "pipelined")
+PEER_PACKAGES = ["socketify", "uvicorn", "uvloop", "httptools", "granian"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def venv_python():
+    return os.path.join(VENV_DIR, "bin", "python")
+
+
+# --------------------------------------------------------------------------
+# setup: wrk, venv, packages
+# --------------------------------------------------------------------------
+
+def apt_install(*packages):
+    """apt-get install; on failure apt-get update and try once more."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "-q", *packages]
+    if subprocess.run(cmd, env=env).returncode == 0:
+        return True
+    log("apt-get install failed; running apt-get update and retrying")
+    subprocess.run(["apt-get", "update", "-q"], env=env)
+    return subprocess.run(cmd, env=env).returncode == 0
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    log("wrk not found: installing the Debian package")
+    if not apt_install("wrk") or not shutil.which("wrk"):
+        sys.exit("error: could not install wrk (apt-get install wrk)")
+
+
+def ensure_taskset():
+    if not shutil.which("taskset"):
+        log("taskset not found: installing util-linux")
+        if not apt_install("util-linux") or not shutil.which("taskset"):
+            sys.exit("error: taskset is required (util-linux)")
+    cpus = os.sched_getaffinity(0)
+    if not {int(SERVER_CPU), int(WRK_CPU)} <= cpus:
+        sys.exit(f"error: need CPUs {SERVER_CPU} and {WRK_CPU}, have {sorted(cpus)}")
+
+
+def pip(*args, log_path=None, timeout=1800):
+    cmd = [venv_python(), "-m", "pip", "--disable-pip-version-check", *args]
+    log("$ " + " ".join(cmd))
+    # cwd outside the repo, so nothing picks up the source tree by accident
+    proc = subprocess.run(cmd, cwd=BENCH_DIR, capture_output=True, text=True,
+                          timeout=timeout)
+    if log_path:
+        with open(log_path, "a") as fh:
+            fh.write("$ " + " ".join(cmd) + "\n" + proc.stdout + proc.stderr + "\n")
+    return proc
+
+
+def ensure_venv(skip_install, log_dir, build_ours=True):
+    if not os.path.exists(venv_python()):
+        if skip_install:
+            sys.exit(f"error: --skip-install given but {VENV_DIR} does not exist")
+        log(f"creating venv {VENV_DIR}")
+        subprocess.run([sys.executable, "-m", "venv", VENV_DIR], check=True)
+    if skip_install:
+        return {}
+    pip_log = os.path.join(log_dir, "pip.log")
+    notes = {}
+    proc = pip("install", *PEER_PACKAGES, log_path=pip_log)
+    if proc.returncode != 0:
+        log(f"warning: installing the peers failed (see {pip_log}):\n"
+            + tail(proc.stdout + proc.stderr))
+        notes["peers"] = "pip install of the peers failed"
+    if not build_ours:
+        return notes
+    # Our project: always rebuilt from the working tree so the figures are for
+    # the current source.  --no-deps keeps it from touching the peers' deps.
+    proc = pip("install", "--force-reinstall", "--no-deps", "--no-cache-dir",
+               REPO_ROOT, log_path=pip_log, timeout=1800)
+    if proc.returncode != 0:
+        reason = last_error_line(proc.stdout + proc.stderr)
+        log(f"socketify_cy did not install (see {pip_log}): {reason}")
+        notes["socketify_cy"] = f"pip install {REPO_ROOT} failed: {reason}"
+    return notes
+
+
+def tail(text, n=15):
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def last_error_line(text):
+    lines = [l.strip() for l in text.strip().splitlines() if l.strip()]
+    for line in reversed(lines):
+        if "error" in line.lower():
+            return line[:300]
+    return lines[-1][:300] if lines else "unknown error"
+
+
+def check_import(module_list):
+    code = "".join(f"import {m.strip()}\n" for m in module_list.split(","))
+    proc = subprocess.run([venv_python(), "-c", code], cwd=SERVERS_DIR,
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+def check_servers(names, notes):
+    """Return {name: None if usable else reason}."""
+    status = {}
+    for name in names:
+        if name in notes:
+            status[name] = notes[name]
+            continue
+        modules = SERVERS[name][1]
+        ok, out = check_import(modules)
+        if not ok and name == "socketify":
+            # socketify's bundled native library links against libuv.so.1
+            log("socketify failed to import; installing Debian's libuv1\n" + tail(out, 5))
+            apt_install("libuv1")
+            ok, out = check_import(modules)
+        status[name] = None if ok else f"import failed: {last_error_line(out)}"
+        if not ok:
+            log(f"{name} unavailable: {status[name]}")
+    return status
+
+
+def package_versions():
+    try:
+        proc = subprocess.run([venv_python(), "-m", "pip", "list", "--format=json"],
+                              capture_output=True, text=True, timeout=120)
+        pkgs = {p["name"].lower(): p["version"] for p in json.loads(proc.stdout)}
+    except Exception:
+        return {}
+    wanted = PEER_PACKAGES + ["socketify-cy", "socketify_cy", "cffi"]
+    return {k: v for k, v in pkgs.items() if k in wanted or k.replace("-", "_") in wanted}
+
+
+# --------------------------------------------------------------------------
+# /proc accounting
+# --------------------------------------------------------------------------
+
+def read_stat(pid):
+    """(ppid, utime+stime ticks) of a process, or None if it is gone.
+
+    utime/stime in /proc/PID/stat cover every thread of the process,
+    including threads that already exited."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2:].split()
+    # fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def process_tree(root):
+    """root and all its descendants (pids)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        st = read_stat(int(entry))
+        if st:
+            children.setdefault(st[0], []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def tree_cpu_seconds(root):
+    total = 0
+    for pid in process_tree(root):
+        st = read_stat(pid)
+        if st:
+            total += st[1]
+    return total / CLK_TCK
+
+
+def cpu_stat():
+    """{cpu index: (busy ticks, steal ticks, total ticks)} from /proc/stat."""
+    res = {}
+    with open("/proc/stat") as fh:
+        for line in fh:
+            if not line.startswith("cpu") or line.startswith("cpu "):
+                continue
+            name, *vals = line.split()
+            v = [int(x) for x in vals] + [0] * 10
+            user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+            busy = user + nice + system + irq + softirq + steal
+            res[int(name[3:])] = (busy, steal, busy + idle + iowait)
+    return res
+
+
+def machine_load(before, after, wall_s):
+    """Busy % per CPU and steal % over an interval, from two cpu_stat()s."""
+    out = {"busy_pct": {}, "steal_pct": {}}
+    busy_total = 0
+    for cpu in after:
+        b = after[cpu][0] - before.get(cpu, (0, 0, 0))[0]
+        st = after[cpu][1] - before.get(cpu, (0, 0, 0))[1]
+        busy_total += b
+        out["busy_pct"][cpu] = round(100.0 * b / CLK_TCK / wall_s, 1)
+        out["steal_pct"][cpu] = round(100.0 * st / CLK_TCK / wall_s, 1)
+    out["busy_cpu_s"] = busy_total / CLK_TCK
+    return out
+
+
+def background_load(seconds=1.0):
+    """CPU busy % of the whole machine over `seconds` (100 = one core)."""
+    s0, t0 = cpu_stat(), time.monotonic()
+    time.sleep(seconds)
+    s1, t1 = cpu_stat(), time.monotonic()
+    return 100.0 * machine_load(s0, s1, t1 - t0)["busy_cpu_s"] / (t1 - t0)
+
+
+def wait_quiet(limit_s):
+    deadline = time.monotonic() + limit_s
+    while True:
+        load = background_load()
+        if load < QUIET_PCT:
+            return load
+        if time.monotonic() >= deadline:
+            log(f"machine still busy ({load:.0f}% background load) after {limit_s}s: going on")
+            return load
+        log(f"waiting for a quiet machine ({load:.0f}% background load)")
+        time.sleep(4)
+
+
+def children_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kib(root):
+    return sum(rss_kib(pid) for pid in process_tree(root))
+
+
+# --------------------------------------------------------------------------
+# server lifecycle
+# --------------------------------------------------------------------------
+
+def port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return not port_accepts(port)
+
+
+def port_accepts(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_free(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_is_free(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    def __init__(self, name, port, log_path):
+        self.name, self.port, self.log_path = name, port, log_path
+        self.proc = None
+        self.pids_seen = set()
+        self.response = None
+
+    def start(self):
+        if not wait_port_free(self.port):
+            raise ServerError(f"port {self.port} is busy before start")
+        script = os.path.join(SERVERS_DIR, SERVERS[self.name][0])
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
+                   BENCH_PORT=str(self.port))
+        env.pop("PYTHONPATH", None)
+        self.logfh = open(self.log_path, "w")
+        cmd = ["taskset", "-c", SERVER_CPU, venv_python(), script, str(self.port)]
+        self.logfh.write("$ " + " ".join(cmd) + "\n")
+        self.logfh.flush()
+        # own session: its process group id is this pid, used only as a
+        # last resort to reap the server's own children.
+        self.proc = subprocess.Popen(cmd, cwd=SERVERS_DIR, env=env,
+                                     stdout=self.logfh, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.wait_ready()
+        self.remember_pids()
+
+    def remember_pids(self):
+        if self.proc and self.proc.poll() is None:
+            self.pids_seen.update(process_tree(self.proc.pid))
+
+    def log_tail(self):
+        try:
+            with open(self.log_path) as fh:
+                return tail(fh.read(), 20)
+        except OSError:
+            return ""
+
+    def wait_ready(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.name} exited during startup "
+                                  f"(code {self.proc.returncode}); log:\n{self.log_tail()}")
+            if port_accepts(self.port):
+                break
+            time.sleep(0.1)
+        else:
+            raise ServerError(f"{self.name} did not accept on {HOST}:{self.port} "
+                              f"within {STARTUP_TIMEOUT_S}s; log:\n{self.log_tail()}")
+        # The port accepts: the response must be 200 with exactly our body.
+        last_err = None
+        for _ in range(20):
+            try:
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                body = resp.read()
+                raw_headers = resp.getheaders()
+                conn.close()
+            except (OSError, http.client.HTTPException) as exc:
+                last_err = exc
+                time.sleep(0.25)
+                continue
+            if resp.status != 200 or body != EXPECTED_BODY:
+                raise ServerError(f"{self.name}: GET / returned {resp.status} {body[:80]!r}, "
+                                  f"expected 200 {EXPECTED_BODY!r}")
+            self.response = {"status": resp.status, "headers": raw_headers,
+                             "body": body.decode()}
+            return
+        raise ServerError(f"{self.name}: GET / failed: {last_err!r}; log:\n{self.log_tail()}")
+
+    def stop(self):
+        """SIGTERM the server pid, SIGKILL after STOP_GRACE_S; port must free."""
+        if self.proc is None:
+            return {}
+        self.remember_pids()
+        info = {}
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} ignored SIGTERM for {STOP_GRACE_S}s: SIGKILL")
+                info["killed"] = True
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    self.proc.kill()
+                self.proc.wait(10)
+        info["exit_code"] = self.proc.returncode
+        # any child of the server still around (e.g. an orphaned worker)
+        time.sleep(0.2)
+        for pid in sorted(self.pids_seen - {self.proc.pid}):
+            if proc_alive(pid) and pid_started_by_us(pid, self.proc.pid):
+                log(f"{self.name}: leftover child pid {pid}, SIGKILL")
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.logfh.close()
+        self.proc = None
+        if not wait_port_free(self.port):
+            raise ServerError(f"{self.name}: port {self.port} still busy after stop")
+        return info
+
+
+def proc_alive(pid):
+    """True if pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return data[data.rfind(")") + 2:].split()[0] not in ("Z", "X")
+
+
+def pid_started_by_us(pid, session_id):
+    try:
+        return os.getsid(pid) == session_id
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# wrk
+# --------------------------------------------------------------------------
+
+def wrk_cmd(mode, duration, port):
+    cmd = ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
+           f"-d{duration}s", "--timeout", "5s"]
+    url = f"http://{HOST}:{port}/"
+    if mode == "pipelined":
+        return cmd + ["-s", PIPELINE_LUA, url, "--", str(PIPELINE_DEPTH)]
+    return cmd + [url]
+
+
+UNITS = {"k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_wrk(out):
+    res = {}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else None
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    if m:
+        res["requests"] = int(m.group(1))
+        scale = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+        res["wrk_elapsed_s"] = float(m.group(2)) * scale
+    else:
+        res["requests"] = None
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    res["socket_errors"] = ({k: int(v) for k, v in
+                             zip(("connect", "read", "write", "timeout"), m.groups())}
+                            if m else {"connect": 0, "read": 0, "write": 0, "timeout": 0})
+    m = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
+    if m:
+        res["latency_avg_ms"] = float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
+    m = re.search(r"Transfer/sec:\s+([\d.]+)([KMG]?B)", out)
+    if m:
+        res["transfer_per_s"] = m.group(1) + m.group(2)
+    return res
+
+
+def run_wrk(mode, duration, port):
+    cmd = wrk_cmd(mode, duration, port)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise ServerError(f"wrk exited {proc.returncode}: {tail(out, 5)}")
+    return out, cmd
+
+
+# --------------------------------------------------------------------------
+# one server start: idle, then each mode
+# --------------------------------------------------------------------------
+
+def bench_server(name, port, round_no, modes, duration, log_dir):
+    server = Server(name, port, os.path.join(log_dir, f"{name}-r{round_no}.log"))
+    start_rec = {"round": round_no, "server": name, "port": port}
+    samples = []
+    try:
+        t0 = time.monotonic()
+        server.start()
+        start_rec["startup_s"] = round(time.monotonic() - t0, 3)
+        start_rec["response"] = server.response
+        pid = server.proc.pid
+        start_rec["pids"] = process_tree(pid)
+        start_rec["rss_idle_kib"] = tree_rss_kib(pid)
+
+        # idle CPU right after startup, before any load
+        c0, w0 = tree_cpu_seconds(pid), time.monotonic()
+        time.sleep(IDLE_S)
+        c1, w1 = tree_cpu_seconds(pid), time.monotonic()
+        idle_pct = 100.0 * (c1 - c0) / (w1 - w0)
+        start_rec["idle_cpu_pct"] = round(idle_pct, 3)
+
+        for mode in modes:
+            run_wrk(mode, WARMUP_S, port)            # warm-up, not recorded
+            server.remember_pids()
+            stat0, wrk0, wall0 = cpu_stat(), children_cpu_seconds(), time.monotonic()
+            cpu0 = tree_cpu_seconds(pid)
+            out, cmd = run_wrk(mode, duration, port)
+            cpu1 = tree_cpu_seconds(pid)
+            stat1, wrk1, wall1 = cpu_stat(), children_cpu_seconds(), time.monotonic()
+            load = machine_load(stat0, stat1, wall1 - wall0)
+            wrk_cpu_s = wrk1 - wrk0
+            if server.proc.poll() is not None:
+                raise ServerError(f"{name} died during {mode} load; log:\n{server.log_tail()}")
+            parsed = parse_wrk(out)
+            cpu_s = cpu1 - cpu0
+            sample = {
+                "round": round_no, "server": name, "mode": mode,
+                **parsed,
+                "server_cpu_s": round(cpu_s, 3),
+                "req_per_cpu_s": (parsed["requests"] / cpu_s
+                                  if parsed["requests"] and cpu_s > 0 else None),
+                "rss_after_kib": tree_rss_kib(pid),
+                "rss_after_main_kib": rss_kib(pid),
+                "idle_cpu_pct": start_rec["idle_cpu_pct"],
+                "wall_s": round(wall1 - wall0, 3),
+                "wrk_cpu_s": round(wrk_cpu_s, 3),
+                "machine_busy_pct": load["busy_pct"],
+                "machine_steal_pct": load["steal_pct"],
+                # CPU used on the machine by anything but this server and wrk
+                # (other processes, plus kernel softirq work not charged to
+                # either): high values mean the figures are disturbed.
+                "foreign_cpu_pct": round(100.0 * max(0.0, load["busy_cpu_s"] - cpu_s - wrk_cpu_s)
+                                         / (wall1 - wall0), 1),
+                "wrk_cmd": cmd,
+                "wrk_output": out,
+            }
+            errs = parsed["non2xx"] + sum(parsed["socket_errors"].values())
+            log(f"  {name:13s} {mode:10s} {parsed['rps'] or 0:>11,.0f} req/s  "
+                f"cpu {cpu_s:6.2f}s  "
+                f"{(sample['req_per_cpu_s'] or 0):>11,.0f} req/cpu-s  "
+                f"rss {sample['rss_after_kib'] / 1024:6.1f} MiB  "
+                f"wrk {100 * wrk_cpu_s / sample['wall_s']:3.0f}%  "
+                f"other {sample['foreign_cpu_pct']:3.0f}%"
+                + (f"  ERRORS {errs}" if errs else ""))
+            samples.append(sample)
+    except ServerError as exc:
+        start_rec["error"] = str(exc)
+        log(f"  {name}: ABORTED: {exc}")
+    finally:
+        try:
+            start_rec["stop"] = server.stop()
+        except ServerError as exc:
+            start_rec["stop_error"] = str(exc)
+            log(f"  {name}: {exc}")
+    return start_rec, samples
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_int(x):
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def fmt_ratio(a, b):
+    return "–" if a is None or not b else f"{a / b:.2f}×"
+
+
+def build_tables(names, modes, samples, starts, unavailable, meta):
+    lines = [f"Plaintext benchmark, {meta['timestamp']}: {meta['rounds']} round(s), "
+             f"{meta['duration_s']} s per run, wrk -t1 -c{CONNECTIONS} on CPU {WRK_CPU}, "
+             f"servers on CPU {SERVER_CPU}.", ""]
+    for mode in modes:
+        title = ("keep-alive (1 request per write)" if mode == "keepalive"
+                 else f"pipelined ({PIPELINE_DEPTH} requests per write)")
+        lines += [f"### {mode}: {title}", "",
+                  "| server | req/s median (min–max) | req per server CPU-second (median) "
+                  "| RSS after load MiB | idle CPU % | ratio req/s vs socketify "
+                  "| ratio req/CPU-s vs socketify | errors (non-2xx / socket) "
+                  "| wrk CPU % | other load % |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        stats = {}
+        for name in names:
+            ss = [s for s in samples if s["server"] == name and s["mode"] == mode]
+            rps = [s["rps"] for s in ss if s["rps"] is not None]
+            stats[name] = {
+                "n": len(rps),
+                "rps": median(rps),
+                "rps_min": min(rps) if rps else None,
+                "rps_max": max(rps) if rps else None,
+                "rpc": median([s["req_per_cpu_s"] for s in ss]),
+                "rss": median([s["rss_after_kib"] for s in ss]),
+                "idle": median([st.get("idle_cpu_pct") for st in starts
+                                if st["server"] == name]),
+                "non2xx": sum(s["non2xx"] for s in ss),
+                "sock": sum(sum(s["socket_errors"].values()) for s in ss),
+                "wrk": median([100 * s["wrk_cpu_s"] / s["wall_s"] for s in ss]),
+                "other": median([s["foreign_cpu_pct"] for s in ss]),
+            }
+        ref = stats.get(REFERENCE)
+        for name in names:
+            st = stats[name]
+            if unavailable.get(name):
+                lines.append(f"| {name} | unavailable: {unavailable[name]} | | | | | | | | |")
+                continue
+            if not st["n"]:
+                errs = [x.get("error", "") for x in starts if x["server"] == name]
+                why = next((e.splitlines()[0] for e in errs if e), "no samples")
+                lines.append(f"| {name} | failed: {why} | | | | | | | | |")
+                continue
+            rss = "–" if st["rss"] is None else f"{st['rss'] / 1024:.1f}"
+            idle = "–" if st["idle"] is None else f"{st['idle']:.2f}"
+            lines.append(
+                f"| {name} | {fmt_int(st['rps'])} ({fmt_int(st['rps_min'])}–{fmt_int(st['rps_max'])}) "
+                f"| {fmt_int(st['rpc'])} | {rss} | {idle} "
+                f"| {fmt_ratio(st['rps'], ref and ref['rps'])} "
+                f"| {fmt_ratio(st['rpc'], ref and ref['rpc'])} "
+                f"| {st['non2xx']} / {st['sock']} "
+                f"| {st['wrk']:.0f} | {st['other']:.0f} |")
+        lines.append("")
+    lines.append("req per server CPU-second = requests completed / (utime+stime of the "
+                 "server's process tree during the run); RSS is summed over the process "
+                 "tree. wrk CPU % near 100 means the client, not the server, set req/s. "
+                 "other load % = CPU busy on the machine beyond the server and wrk "
+                 "(other processes, unattributed kernel work); if it is high, req/s is "
+                 "disturbed and req per CPU-second is the figure to trust.")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    ap.add_argument("--only", default=",".join(SERVERS),
+                    help="comma list of servers (default: %(default)s)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="comma list of modes (default: %(default)s)")
+    ap.add_argument("--skip-install", action="store_true",
+                    help="do not create the venv or pip install anything")
+    ap.add_argument("--markdown-out", metavar="FILE", help="also write the tables here")
+    ap.add_argument("--wait-quiet", type=int, default=0, metavar="S",
+                    help="before each server start, wait up to S seconds for the "
+                         f"machine's background load to drop below {QUIET_PCT}%% of "
+                         "a core (default 0: do not wait)")
+    args = ap.parse_args(argv)
+    args.names = [n.strip() for n in args.only.split(",") if n.strip()]
+    args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for n in args.names:
+        if n not in SERVERS:
+            ap.error(f"unknown server {n!r}; choose from {', '.join(SERVERS)}")
+    for m in args.mode_list:
+        if m not in MODES:
+            ap.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+    if args.rounds < 1 or args.duration < 1:
+        ap.error("--rounds and --duration must be >= 1")
+    if len(set(args.names)) != len(args.names):
+        ap.error("--only lists a server twice")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    log_dir = os.path.join(RESULTS_DIR, f"{stamp}-logs")
+    os.makedirs(log_dir, exist_ok=True)
+
+    ensure_taskset()
+    ensure_wrk()
+    background = background_load()
+    log(f"background CPU load before the run: {background:.0f}% (of {os.cpu_count() * 100}%)")
+    if background > 20:
+        log("WARNING: the machine is busy with other work; req/s will be disturbed "
+            "(req per server CPU-second much less so). See 'other load %' per run.")
+    notes = ensure_venv(args.skip_install, log_dir,
+                        build_ours="socketify_cy" in args.names)
+    unavailable = {k: v for k, v in check_servers(args.names, notes).items() if v}
+    runnable = [n for n in args.names if n not in unavailable]
+    ports = {n: BASE_PORT + i for i, n in enumerate(SERVERS)}
+
+    meta = {
+        "timestamp": stamp,
+        "rounds": args.rounds, "duration_s": args.duration,
+        "modes": args.mode_list, "servers": args.names,
+        "connections": CONNECTIONS, "pipeline_depth": PIPELINE_DEPTH,
+        "warmup_s": WARMUP_S, "idle_window_s": IDLE_S, "wait_quiet_s": args.wait_quiet,
+        "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU,
+        "unavailable": unavailable,
+        "python": sys.version, "platform": platform.platform(),
+        "cpu_model": cpu_model(), "nproc": os.cpu_count(),
+        "wrk_version": subprocess.run(["wrk", "-v"], capture_output=True,
+                                      text=True).stdout.splitlines()[0:1],
+        "packages": package_versions(),
+        "git_head": git_head(),
+        "background_load_pct": round(background, 1),
+    }
+    log(f"servers: {', '.join(runnable) or 'none'}"
+        + (f"; unavailable: {', '.join(unavailable)}" if unavailable else ""))
+
+    starts, samples = [], []
+    json_path = os.path.join(RESULTS_DIR, f"{stamp}.json")
+    try:
+        for r in range(args.rounds):
+            k = r % len(runnable) if runnable else 0
+            order = runnable[k:] + runnable[:k]    # rotate the start each round
+            log(f"round {r + 1}/{args.rounds}: {' → '.join(order)}")
+            for name in order:
+                if args.wait_quiet:
+                    wait_quiet(args.wait_quiet)
+                st, ss = bench_server(name, ports[name], r + 1, args.mode_list,
+                                      args.duration, log_dir)
+                starts.append(st)
+                samples.extend(ss)
+                write_json(json_path, meta, starts, samples)
+    except KeyboardInterrupt:
+        log("interrupted: writing what was measured so far")
+        meta["interrupted"] = True
+
+    tables = build_tables(args.names, args.mode_list, samples, starts, unavailable, meta)
+    write_json(json_path, meta, starts, samples, tables)
+    print()
+    print(tables)
+    log(f"raw samples: {os.path.relpath(json_path)}  (server logs: {os.path.relpath(log_dir)})")
+    if args.markdown_out:
+        with open(args.markdown_out, "w") as fh:
+            fh.write(tables)
+        log(f"tables written to {args.markdown_out}")
+    return 0 if samples else 1
+
+
+def write_json(path, meta, starts, samples, tables=None):
+    doc = {"meta": meta, "starts": starts, "samples": samples}
+    if tables is not None:
+        doc["markdown"] = tables
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def git_head():
+    try:
+        proc = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--verify", "-q", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if proc.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "-uno"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        return proc.stdout.strip() + ("+dirty" if dirty else "")
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
