@@ -34,7 +34,7 @@ cdef int _visit(void *handler, const router_match_t *match, void *user) noexcept
     req._yield = False
     try:
         result = route.handler(res, req)
-        if result is not None and type(result) is _CoroutineType:
+        if result is not None and (type(result) is _CoroutineType or _iscoroutine(result)):
             app._start_coroutine(result, res, req)
     except BaseException as exc:
         app._handle_error(exc, res, req)
