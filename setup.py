@@ -47,7 +47,11 @@ extension = Extension(
     extra_link_args=sanitize,
 )
 
+# Sanitizer and debug objects must never be reused by a normal build.
+variant = "asan" if asan else ("debug" if debug else "release")
+
 setup(
+    options={"build": {"build_base": os.path.join("build", variant)}},
     libraries=[native_lib],
     ext_modules=cythonize(
         [extension],
