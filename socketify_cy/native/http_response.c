@@ -342,7 +342,8 @@ int http_res_reset(http_conn_t *conn) {
 }
 
 /* Framing decided by the caller: kind 0 = Content-Length: length,
- * 1 = Transfer-Encoding: chunked. Builds the whole head into out. */
+ * 1 = Transfer-Encoding: chunked, 2 = body ends when the connection closes
+ * (streaming to an HTTP/1.0 client). Builds the whole head into out. */
 static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length, int close_connection) {
     http_app_t *app = conn->app;
     char *p = out;
@@ -369,9 +370,11 @@ static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length
         p += put_u64(p, length);
         *p++ = '\r';
         *p++ = '\n';
-    } else {
+    } else if (kind == 1) {
         memcpy(p, "Transfer-Encoding: chunked\r\n", 28);
         p += 28;
+    } else {
+        close_connection = 1;
     }
     if (close_connection || !conn->keep_alive) {
         memcpy(p, "Connection: close\r\n", 19);
@@ -414,7 +417,10 @@ int http_res_end(http_conn_t *conn, const char *body, size_t len, int close_conn
     if (conn->res_flags & HTTP_RES_CHUNKED) {
         /* Last data chunk (if any) and the terminating zero chunk, one send. */
         int corked = http_conn_cork(conn);
-        if (len && !conn->is_head) {
+        if (conn->version_minor == 0) {
+            if (len && !conn->is_head) http_conn_write(conn, body, len, NULL, 0);
+            conn->close_after = 1;
+        } else if (len && !conn->is_head) {
             char pre[32];
             size_t pn = put_hex(pre, len);
             pre[pn++] = '\r';
@@ -450,9 +456,13 @@ int http_res_write(http_conn_t *conn, const char *data, size_t len) {
     int corked = http_conn_cork(conn);
     if (!(conn->res_flags & HTTP_RES_HEAD_SENT)) {
         conn->res_flags |= HTTP_RES_CHUNKED;
-        write_head_and(conn, 1, 0, 0, NULL, 0);
+        /* HTTP/1.0 has no chunked coding: the body runs until we close. */
+        write_head_and(conn, conn->version_minor == 0 ? 2 : 1, 0, 0, NULL, 0);
     }
-    if (len && !conn->is_head) {
+    if (len && !conn->is_head && conn->version_minor == 0) {
+        http_conn_write(conn, data, len, NULL, 0);
+        conn->write_offset += len;
+    } else if (len && !conn->is_head) {
         char pre[32];
         size_t pn = put_hex(pre, len);
         pre[pn++] = '\r';

@@ -17,6 +17,10 @@ static http_app_t *app_of_socket(struct us_socket_t *s) {
     return *(http_app_t **)us_socket_context_ext(0, us_socket_context(0, s));
 }
 
+static int congested(const http_conn_t *conn) {
+    return conn->out_len - conn->out_off > HTTP_BACKPRESSURE_PAUSE;
+}
+
 static void set_reading(http_conn_t *conn, int on) {
     struct us_poll_t *p = (struct us_poll_t *)conn->socket;
     int events = us_poll_events(p);
@@ -174,8 +178,9 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
             }
             continue;
         }
-        /* Responses go out in request order: the next request waits. */
-        if (conn->res_flags & HTTP_RES_PENDING) break;
+        /* Responses go out in request order: the next request waits, and so
+         * does every request while the client leaves our output unread. */
+        if ((conn->res_flags & HTTP_RES_PENDING) || congested(conn)) break;
         size_t consumed = 0;
         int r = http_parse_head(buf + off, len - off, app->max_head_size, &app->request, &consumed);
         if (r == HTTP_PARSE_INCOMPLETE) break;
@@ -208,12 +213,14 @@ static void process_held(http_conn_t *conn) {
  * and finish a connection whose peer has stopped sending. */
 static void settle(http_conn_t *conn) {
     if (us_socket_is_closed(0, conn->socket)) return;
-    int waiting = (conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !conn->body_state;
+    /* Stop reading while requests wait for an earlier answer, or while the
+     * client is not reading what we already owe it. */
+    int waiting = ((conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !conn->body_state) ||
+                  congested(conn);
     if (waiting && !conn->paused && !conn->peer_ended) set_reading(conn, 0);
     else if (!waiting && conn->paused && !conn->peer_ended && !conn->closing) set_reading(conn, 1);
-    if (conn->peer_ended && !(conn->res_flags & HTTP_RES_PENDING)) http_conn_finish_close(conn);
-    if (conn->in_len > conn->app->max_head_size && !(conn->res_flags & HTTP_RES_PENDING) && !conn->body_state)
-        http_send_error(conn, 431);
+    if (conn->peer_ended && !(conn->res_flags & HTTP_RES_PENDING) && !congested(conn) && !conn->in_len)
+        http_conn_finish_close(conn);
 }
 
 static void process_resumes(http_app_t *app) {
@@ -314,8 +321,13 @@ static struct us_socket_t *on_data(struct us_socket_t *s, char *data, int length
 
 static struct us_socket_t *on_writable(struct us_socket_t *s) {
     http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
-    if (http_conn_drain(conn) && conn->closing && !(conn->res_flags & HTTP_RES_PENDING))
+    int empty = http_conn_drain(conn);
+    if (empty && conn->closing && !(conn->res_flags & HTTP_RES_PENDING)) {
         http_conn_finish_close(conn);
+    } else if (conn->paused && !congested(conn) && !conn->closing) {
+        /* The client caught up: continue with the requests it already sent. */
+        http_app_schedule_resume(conn);
+    }
     return s;
 }
 

@@ -1,0 +1,66 @@
+"""Unix-socket listen, unanswered handlers, shutdown hooks.
+
+python tests/apps/lifecycle_app.py UNIX_PATH
+Listens on 127.0.0.1:0 (prints LISTENING <port>) and on UNIX_PATH.
+"""
+
+import sys
+
+from socketify_cy import App, AppListenOptions
+
+kept = []
+
+
+def forgotten(res, req):
+    # Neither answers nor keeps the response: nobody could ever answer it.
+    pass
+
+
+def kept_for_later(res, req):
+    # Keeps the response: it stays pending, and GET /answer-kept answers it.
+    kept.append(res)
+
+
+def answer_kept(res, req):
+    n = 0
+    while kept:
+        kept.pop().end("answered later")
+        n += 1
+    res.end("answered %d" % n)
+
+
+BIG = b"x" * (256 * 1024)
+
+
+def stream(res, req):
+    res.write("a")
+    res.write("b")
+    res.end("c")
+
+
+def main(unix_path):
+    app = App()
+    app.get("/", lambda res, req: res.end("hello over %s" % ("unix" if not req.get_header("host") else "tcp")))
+    app.get("/forgotten", forgotten)
+    app.get("/kept", kept_for_later)
+    app.get("/answer-kept", answer_kept)
+    app.get("/big", lambda res, req: res.end(BIG))
+    app.get("/stream", stream)
+
+    @app.on_start
+    def started():
+        print("ON_START", flush=True)
+
+    @app.on_shutdown
+    def stopped():
+        print("ON_SHUTDOWN", flush=True)
+
+    app.listen(AppListenOptions(port=0, host="127.0.0.1"),
+               lambda config: print("LISTENING %d" % config.port, flush=True))
+    app.listen(AppListenOptions(domain=unix_path), lambda config: print("UNIX %s" % config.domain, flush=True))
+    app.run()
+    print("RUN_RETURNED", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

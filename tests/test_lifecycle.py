@@ -1,0 +1,165 @@
+"""Listening on a unix socket, handlers that never answer, slow heads, and
+shutdown on SIGTERM."""
+
+import asyncio
+import os
+import signal
+import socket
+import tempfile
+import time
+
+import aiohttp
+import pytest
+
+FORGOTTEN = "returned without responding"
+
+
+@pytest.fixture
+def unix_path():
+    d = tempfile.mkdtemp()
+    yield os.path.join(d, "s.sock")
+
+
+def test_unix_socket_listen(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+
+    async def go():
+        conn = aiohttp.UnixConnector(path=unix_path)
+        async with aiohttp.ClientSession(connector=conn) as session:
+            async with session.get("http://localhost/") as r:
+                return r.status, await r.text()
+
+    assert asyncio.run(go()) == (200, "hello over tcp")
+    # HTTP/1.0 over the unix socket without Host: still served.
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(unix_path)
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert data.endswith(b"hello over unix")
+    assert srv.get("/").body == b"hello over tcp"
+
+
+def test_handler_that_forgets_the_response_gets_500(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path], allow=(FORGOTTEN,))
+    with srv.raw() as c:
+        c.request("GET", "/forgotten")
+        r = c.read_response()
+        assert r.status == 500
+        assert r.body == b"Internal Server Error"
+        # The connection is still usable.
+        c.request("GET", "/")
+        assert c.read_response().status == 200
+    assert FORGOTTEN in srv.stderr_text()
+
+
+def test_kept_response_stays_pending_until_answered(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    with srv.raw() as waiting:
+        waiting.send(b"GET /kept HTTP/1.1\r\nHost: x\r\n\r\n")
+        waiting.sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            waiting.sock.recv(1)  # nothing yet: the handler kept the response
+        waiting.sock.settimeout(5)
+        assert srv.get("/answer-kept").body == b"answered 1"
+        r = waiting.read_response()
+        assert (r.status, r.body) == (200, b"answered later")
+
+
+def test_sigterm_runs_shutdown_hooks_and_returns(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    assert srv.get("/").status == 200
+    launch.forget(srv)
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=10) == 0
+    if srv._drain is not None:
+        srv._drain.join(5)
+    out = "\n".join(srv.stdout_lines)
+    assert "ON_START" in out and "ON_SHUTDOWN" in out and "RUN_RETURNED" in out
+    assert out.index("ON_SHUTDOWN") < out.index("RUN_RETURNED")
+
+
+def test_incomplete_head_is_dropped_after_the_idle_timeout(launch, unix_path):
+    # Slow-loris defence: a head that never completes is closed after the
+    # 10 s head deadline (4 s sweep granularity: 8-12 s).
+    srv = launch("lifecycle_app", args=[unix_path])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    start = time.monotonic()
+    assert s.recv(1) == b""
+    elapsed = time.monotonic() - start
+    s.close()
+    assert 6 <= elapsed <= 14, elapsed
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_client_that_does_not_read_cannot_grow_server_memory(launch, unix_path):
+    # 300 pipelined requests for 256 KiB each (75 MiB owed) from a client that
+    # does not read: the server must stop reading instead of queueing it all,
+    # then deliver every response, in order, once the client reads.
+    srv = launch("lifecycle_app", args=[unix_path])
+    n = 300
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    before = _rss_kib(srv.proc.pid)
+    s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * n)
+    time.sleep(1.5)
+    grown = _rss_kib(srv.proc.pid) - before
+    assert grown < 16 * 1024, "server RSS grew by %d KiB for a client that does not read" % grown
+    expected_body = 256 * 1024
+    got = 0
+    buf = b""
+    deadline = time.monotonic() + 30
+    while got < n and time.monotonic() < deadline:
+        chunk = s.recv(1 << 20)
+        assert chunk, "server closed after %d responses" % got
+        buf += chunk
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head = buf[:end].decode()
+            assert head.startswith("HTTP/1.1 200 OK"), head
+            length = int([l for l in head.split("\r\n") if l.lower().startswith("content-length:")][0].split(":")[1])
+            assert length == expected_body
+            if len(buf) < end + 4 + length:
+                break
+            buf = buf[end + 4 + length:]
+            got += 1
+    s.close()
+    assert got == n and buf == b""
+
+
+def test_streaming_to_http10_client_is_close_delimited(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"transfer-encoding" not in head.lower()
+    assert b"Connection: close" in head
+    assert body == b"abc"
+    # HTTP/1.1 gets chunked framing for the same route.
+    r = srv.get("/stream")
+    assert r.body == b"abc" and r.headers.get("transfer-encoding") == "chunked"
