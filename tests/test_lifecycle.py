@@ -14,6 +14,15 @@ import pytest
 FORGOTTEN = "returned without responding"
 
 
+def _read_to_close(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 @pytest.fixture
 def unix_path():
     d = tempfile.mkdtemp()
@@ -35,12 +44,7 @@ def test_unix_socket_listen(launch, unix_path):
     s.settimeout(5)
     s.connect(unix_path)
     s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = _read_to_close(s)
     s.close()
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert data.endswith(b"hello over unix")
@@ -148,12 +152,7 @@ def test_streaming_to_http10_client_is_close_delimited(launch, unix_path):
     srv = launch("lifecycle_app", args=[unix_path])
     s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     s.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = _read_to_close(s)
     s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
@@ -163,3 +162,31 @@ def test_streaming_to_http10_client_is_close_delimited(launch, unix_path):
     # HTTP/1.1 gets chunked framing for the same route.
     r = srv.get("/stream")
     assert r.body == b"abc" and r.headers.get("transfer-encoding") == "chunked"
+
+
+def test_body_over_max_body_size_gets_413(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    # Under the limit (64 KiB in the app): echoed.
+    with srv.raw() as c:
+        c.request("POST", "/echo", body=b"y" * 1000)
+        r = c.read_response()
+        assert (r.status, len(r.body)) == (200, 1000)
+    # Declared over the limit: refused before the handler runs, then closed.
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"y" * 1000)
+    data = _read_to_close(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 413 ") and b"Connection: close" in data
+    # Chunked, crossing the limit while streaming: 413 as well.
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    chunk = b"8000\r\n" + b"z" * 0x8000 + b"\r\n"
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 3 + b"0\r\n\r\n")
+    data = _read_to_close(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 413 "), data[:80]
+    # The handler that owned the refused request was told (aborted, and its
+    # get_data() resolved with the 64 KiB that were accepted).
+    deadline = time.monotonic() + 3
+    while srv.get("/aborted-echoes").body == b"[]" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.get("/aborted-echoes").body == b"[65536]"

@@ -412,26 +412,34 @@ static void write_head_and(http_conn_t *conn, int kind, uint64_t length, int clo
     conn->status_len = 0;
 }
 
+/* One piece of a streamed body: a chunk for HTTP/1.1, raw bytes for HTTP/1.0
+ * (whose body ends when the connection closes). Caller holds the cork. */
+static void write_body_piece(http_conn_t *conn, const char *data, size_t len) {
+    if (!len || conn->is_head) return;
+    if (conn->version_minor == 0) {
+        http_conn_write(conn, data, len, NULL, 0);
+    } else {
+        char pre[32];
+        size_t pn = put_hex(pre, len);
+        pre[pn++] = '\r';
+        pre[pn++] = '\n';
+        http_conn_write(conn, pre, pn, data, len);
+        http_conn_write(conn, "\r\n", 2, NULL, 0);
+    }
+    conn->write_offset += len;
+}
+
 int http_res_end(http_conn_t *conn, const char *body, size_t len, int close_connection) {
     if (!pending(conn)) return -1;
     if (conn->res_flags & HTTP_RES_CHUNKED) {
-        /* Last data chunk (if any) and the terminating zero chunk, one send. */
+        /* Last piece and the terminating zero chunk leave in one send. */
         int corked = http_conn_cork(conn);
-        if (conn->version_minor == 0) {
-            if (len && !conn->is_head) http_conn_write(conn, body, len, NULL, 0);
+        write_body_piece(conn, body, len);
+        if (conn->version_minor == 0)
             conn->close_after = 1;
-        } else if (len && !conn->is_head) {
-            char pre[32];
-            size_t pn = put_hex(pre, len);
-            pre[pn++] = '\r';
-            pre[pn++] = '\n';
-            http_conn_write(conn, pre, pn, body, len);
-            http_conn_write(conn, "\r\n0\r\n\r\n", 7, NULL, 0);
-        } else if (!conn->is_head) {
+        else if (!conn->is_head)
             http_conn_write(conn, "0\r\n\r\n", 5, NULL, 0);
-        }
         if (close_connection) conn->close_after = 1;
-        conn->write_offset += len;
         http_conn_response_done(conn);
         if (corked) http_conn_uncork(conn);
         return 0;
@@ -452,25 +460,13 @@ int http_res_end_without_body(http_conn_t *conn, uint64_t reported_length, int c
 
 int http_res_write(http_conn_t *conn, const char *data, size_t len) {
     if (!pending(conn)) return -1;
-    /* Head (first time), chunk size, data and CRLF leave in one send. */
+    /* Head (first time) and the piece leave in one send. */
     int corked = http_conn_cork(conn);
     if (!(conn->res_flags & HTTP_RES_HEAD_SENT)) {
         conn->res_flags |= HTTP_RES_CHUNKED;
-        /* HTTP/1.0 has no chunked coding: the body runs until we close. */
         write_head_and(conn, conn->version_minor == 0 ? 2 : 1, 0, 0, NULL, 0);
     }
-    if (len && !conn->is_head && conn->version_minor == 0) {
-        http_conn_write(conn, data, len, NULL, 0);
-        conn->write_offset += len;
-    } else if (len && !conn->is_head) {
-        char pre[32];
-        size_t pn = put_hex(pre, len);
-        pre[pn++] = '\r';
-        pre[pn++] = '\n';
-        http_conn_write(conn, pre, pn, data, len);
-        http_conn_write(conn, "\r\n", 2, NULL, 0);
-        conn->write_offset += len;
-    }
+    write_body_piece(conn, data, len);
     if (corked) http_conn_uncork(conn);
     return 0;
 }

@@ -127,6 +127,33 @@ static void start_request(http_conn_t *conn, http_request_t *req) {
         us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S); /* the body must keep coming */
 }
 
+/* The pending response can no longer be sent: tell the binding, once. */
+static void abort_response(http_conn_t *conn) {
+    http_app_t *app = conn->app;
+    void *res_user = conn->res_user;
+    int was_pending = conn->res_flags & HTTP_RES_PENDING;
+    conn->res_user = NULL;
+    conn->res_flags = 0;
+    if (was_pending && res_user) app->callbacks.on_abort(app->user, conn, res_user);
+}
+
+/* The request body is unacceptable while its handler still owns the
+ * response: the handler's response is aborted (the binding learns it through
+ * on_abort), then the client gets the error status if nothing was sent yet,
+ * or just a closed connection. */
+static void refuse_body(http_conn_t *conn, int status) {
+    int unsent = (conn->res_flags & HTTP_RES_PENDING) && !(conn->res_flags & HTTP_RES_HEAD_SENT);
+    abort_response(conn);
+    conn->body_state = 0;
+    if (us_socket_is_closed(0, conn->socket)) return;
+    if (unsent) {
+        conn->head_len = conn->status_len = 0;
+        http_send_error(conn, status);
+    } else {
+        http_conn_close(conn);
+    }
+}
+
 /* Run the state machine over buf. Returns how many bytes were used; the rest
  * (a partial head, or requests that must wait for a pending response) is the
  * caller's to keep. */
@@ -155,12 +182,7 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
             off += used;
             if (r == HTTP_CHUNKED_DATA) {
                 if (app->max_body_size && conn->body_seen + out_len > app->max_body_size) {
-                    if (conn->res_flags & HTTP_RES_PENDING && http_res_reset(conn) == 0) {
-                        conn->res_flags = 0;
-                        http_send_error(conn, 413);
-                    } else {
-                        http_conn_close(conn);
-                    }
+                    refuse_body(conn, 413);
                     break;
                 }
                 deliver_body(conn, out, out_len, 0);
@@ -168,12 +190,7 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
                 deliver_body(conn, NULL, 0, 1);
                 body_finished(conn);
             } else if (r == HTTP_CHUNKED_ERROR) {
-                if ((conn->res_flags & HTTP_RES_PENDING) && http_res_reset(conn) == 0) {
-                    conn->res_flags = 0;
-                    http_send_error(conn, 400);
-                } else {
-                    http_conn_close(conn);
-                }
+                refuse_body(conn, 400);
                 break;
             }
             continue;
@@ -356,13 +373,7 @@ static struct us_socket_t *on_close(struct us_socket_t *s, int code, void *reaso
     (void)reason;
     http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
     http_app_t *app = conn->app;
-    if ((conn->res_flags & HTTP_RES_PENDING) && conn->res_user) {
-        void *res_user = conn->res_user;
-        conn->res_user = NULL;
-        conn->res_flags = 0;
-        app->callbacks.on_abort(app->user, conn, res_user);
-    }
-    conn->res_flags = 0;
+    abort_response(conn);
     unlink_resume(conn);
     if (app->corked == conn) {
         app->corked = NULL;

@@ -38,8 +38,21 @@ def stream(res, req):
     res.end("c")
 
 
+aborted_echoes = []
+
+
+async def echo(res, req):
+    body = await res.get_data()
+    if res.aborted:
+        # The engine refused the body (413): get_data resolved with what came.
+        aborted_echoes.append(len(body.getvalue()))
+    res.end(body.getvalue())
+
+
 def main(unix_path):
-    app = App()
+    app = App(max_body_size=64 * 1024)
+    app.post("/echo", echo)
+    app.get("/aborted-echoes", lambda res, req: res.end(repr(aborted_echoes)))
     app.get("/", lambda res, req: res.end("hello over %s" % ("unix" if not req.get_header("host") else "tcp")))
     app.get("/forgotten", forgotten)
     app.get("/kept", kept_for_later)
