@@ -39,7 +39,9 @@ cdef int _visit(void *handler, const router_match_t *match, void *user) noexcept
     except BaseException as exc:
         app._handle_error(exc, res, req)
         return 1
-    return 0 if req._yield else 1
+    # Yielding after answering would let another route write into a finished
+    # response: the search stops instead.
+    return 0 if req._yield and res._conn != NULL else 1
 
 
 cdef void _enter(http_app_t *app) noexcept nogil:

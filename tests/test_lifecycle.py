@@ -190,3 +190,47 @@ def test_body_over_max_body_size_gets_413(launch, unix_path):
     while srv.get("/aborted-echoes").body == b"[]" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.get("/aborted-echoes").body == b"[65536]"
+
+
+def test_body_read_after_await_is_complete(launch, unix_path):
+    # socketify loses body bytes that arrive before on_data is attached; here
+    # they wait (reading stops) until the handler asks for them.
+    srv = launch("lifecycle_app", args=[unix_path])
+    body = bytes(range(256)) * 200  # 51200 bytes, ends with 0xf8..0xff
+    with srv.raw() as c:
+        c.request("POST", "/late-reader", body=body)
+        c.request("GET", "/")
+        r = c.read_response()
+        assert r.status == 200
+        assert r.body == b"51200:" + body[-8:]
+        assert c.read_response().body == b"hello over tcp"
+    # Chunked, split over several writes while the handler is still asleep.
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"POST /late-reader HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for piece in (b"a" * 1000, b"b" * 3000, b"c" * 5):
+        s.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        time.sleep(0.02)
+    s.sendall(b"0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = _read_to_close(s)
+    s.close()
+    assert b"\r\n\r\n4005:bbbccccc" in data
+    assert data.endswith(b"hello over tcp")
+
+
+def test_unread_body_is_skipped_after_a_late_answer(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    with srv.raw() as c:
+        c.request("POST", "/ignores-body", body=b"GET /evil HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
+        c.request("GET", "/")
+        assert c.read_response().body == b"ignored"
+        assert c.read_response().body == b"hello over tcp"
+
+
+def test_yield_after_end_stops_the_search(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    with srv.raw() as c:
+        c.request("GET", "/end-then-yield")
+        c.request("GET", "/")
+        assert c.read_response().body == b"first"
+        # Exactly one response for the first request: the next one is "/".
+        assert c.read_response().body == b"hello over tcp"

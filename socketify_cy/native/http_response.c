@@ -472,7 +472,12 @@ int http_res_write(http_conn_t *conn, const char *data, size_t len) {
 }
 
 void http_res_want_body(http_conn_t *conn) {
-    if (pending(conn)) conn->res_flags |= HTTP_RES_WANTS_BODY;
+    if (!pending(conn) || (conn->res_flags & HTTP_RES_WANTS_BODY)) return;
+    conn->res_flags |= HTTP_RES_WANTS_BODY;
+    /* Body bytes held while nobody asked for them are delivered now, and
+     * reading resumes; the body must then keep coming. */
+    if (conn->body_state && !conn->closing) us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+    if (conn->in_len || conn->paused) http_app_schedule_resume(conn);
 }
 
 void http_conn_close(http_conn_t *conn) {

@@ -17,6 +17,17 @@ static http_app_t *app_of_socket(struct us_socket_t *s) {
     return *(http_app_t **)us_socket_context_ext(0, us_socket_context(0, s));
 }
 
+/* A pending handler has asked for the request body (on_data). */
+static int body_wanted(const http_conn_t *conn) {
+    return conn->body_state && (conn->res_flags & HTTP_RES_PENDING) && (conn->res_flags & HTTP_RES_WANTS_BODY);
+}
+
+/* A pending handler has not asked for the body yet (it may after an await):
+ * the body is kept, unread, until it asks or answers. Nothing is dropped. */
+static int body_on_hold(const http_conn_t *conn) {
+    return conn->body_state && (conn->res_flags & HTTP_RES_PENDING) && !(conn->res_flags & HTTP_RES_WANTS_BODY);
+}
+
 static int congested(const http_conn_t *conn) {
     return conn->out_len - conn->out_off > HTTP_BACKPRESSURE_PAUSE;
 }
@@ -123,7 +134,7 @@ static void start_request(http_conn_t *conn, http_request_t *req) {
     int handled = app->callbacks.on_request(app->user, conn, req);
     if (us_socket_is_closed(0, conn->socket)) return;
     if (!handled) send_default_404(conn);
-    if ((conn->res_flags & HTTP_RES_PENDING) && conn->body_state && !conn->closing)
+    if (body_wanted(conn) && !conn->closing)
         us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S); /* the body must keep coming */
 }
 
@@ -166,6 +177,7 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
             off = len; /* a closing connection reads nothing more */
             break;
         }
+        if (body_on_hold(conn)) break;
         if (conn->body_state == 1) {
             size_t n = len - off;
             if (n > conn->body_remaining) n = (size_t)conn->body_remaining;
@@ -232,7 +244,7 @@ static void settle(http_conn_t *conn) {
     if (us_socket_is_closed(0, conn->socket)) return;
     /* Stop reading while requests wait for an earlier answer, or while the
      * client is not reading what we already owe it. */
-    int waiting = ((conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !conn->body_state) ||
+    int waiting = ((conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !body_wanted(conn)) ||
                   congested(conn);
     if (waiting && !conn->paused && !conn->peer_ended) set_reading(conn, 0);
     else if (!waiting && conn->paused && !conn->peer_ended && !conn->closing) set_reading(conn, 1);

@@ -4,6 +4,7 @@ python tests/apps/lifecycle_app.py UNIX_PATH
 Listens on 127.0.0.1:0 (prints LISTENING <port>) and on UNIX_PATH.
 """
 
+import asyncio
 import sys
 
 from socketify_cy import App, AppListenOptions
@@ -49,9 +50,35 @@ async def echo(res, req):
     res.end(body.getvalue())
 
 
+async def late_reader(res, req):
+    # Asks for the body only after an await: nothing may be lost meanwhile.
+    await asyncio.sleep(0.2)
+    body = await res.get_data()
+    res.end(b"%d:%s" % (len(body.getvalue()), body.getvalue()[-8:]))
+
+
+async def ignores_body(res, req):
+    # Answers after an await without ever reading the body.
+    await asyncio.sleep(0.1)
+    res.end("ignored")
+
+
+def end_then_yield(res, req):
+    res.end("first")
+    req.set_yield(True)
+
+
+def after_yield(res, req):
+    res.end("second")
+
+
 def main(unix_path):
     app = App(max_body_size=64 * 1024)
     app.post("/echo", echo)
+    app.post("/late-reader", late_reader)
+    app.post("/ignores-body", ignores_body)
+    app.get("/end-then-yield", end_then_yield)
+    app.any("/end-then-yield", after_yield)
     app.get("/aborted-echoes", lambda res, req: res.end(repr(aborted_echoes)))
     app.get("/", lambda res, req: res.end("hello over %s" % ("unix" if not req.get_header("host") else "tcp")))
     app.get("/forgotten", forgotten)
