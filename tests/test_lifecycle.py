@@ -234,3 +234,19 @@ def test_yield_after_end_stops_the_search(launch, unix_path):
         assert c.read_response().body == b"first"
         # Exactly one response for the first request: the next one is "/".
         assert c.read_response().body == b"hello over tcp"
+
+
+def test_sigterm_lets_in_flight_response_finish(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    launch.forget(srv)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+    s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.1)
+    srv.proc.send_signal(signal.SIGTERM)
+    data = _read_to_close(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"finished in time")
+    assert srv.proc.wait(timeout=10) == 0
+    # No new connections after the signal.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()

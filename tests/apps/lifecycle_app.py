@@ -63,6 +63,11 @@ async def ignores_body(res, req):
     res.end("ignored")
 
 
+async def slow(res, req):
+    await asyncio.sleep(0.5)
+    res.end("finished in time")
+
+
 def end_then_yield(res, req):
     res.end("first")
     req.set_yield(True)
@@ -76,6 +81,7 @@ def main(unix_path):
     app = App(max_body_size=64 * 1024)
     app.post("/echo", echo)
     app.post("/late-reader", late_reader)
+    app.get("/slow", slow)
     app.post("/ignores-body", ignores_body)
     app.get("/end-then-yield", end_then_yield)
     app.any("/end-then-yield", after_yield)
