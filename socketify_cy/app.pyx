@@ -53,7 +53,8 @@ cdef void _leave(http_app_t *app) noexcept nogil:
     gil_release(<gil_state_t>app.binding_state)
 
 
-cdef int _on_request(void *user, http_conn_t *conn, http_request_t *creq) noexcept with gil:
+cdef int _on_request(void *user, http_conn_t *conn, http_request_t *creq) noexcept:
+    # The engine calls this between _enter and _leave, so the GIL is held.
     cdef App app = <App>user
     cdef Response res = Response.__new__(Response)
     cdef Request req = Request.__new__(Request)

@@ -63,7 +63,8 @@ cdef extern from "http_server.h":
     ctypedef struct http_app_callbacks_t:
         void (*enter)(http_app_t *app) noexcept nogil
         void (*leave)(http_app_t *app) noexcept nogil
-        int (*on_request)(void *user, http_conn_t *conn, http_request_t *req) noexcept with gil
+        # Called between enter and leave: the GIL is already held.
+        int (*on_request)(void *user, http_conn_t *conn, http_request_t *req) noexcept
         void (*on_abort)(void *user, http_conn_t *conn, void *res_user) noexcept with gil
         void (*on_body)(void *user, http_conn_t *conn, void *res_user,
                         const char *data, size_t len, int is_last) noexcept with gil

@@ -47,6 +47,12 @@ static size_t put_hex(char *dst, uint64_t v) {
 /* The Date line is rebuilt only when the wall-clock second changes: no timer,
  * so an idle server never wakes up for it. */
 static void refresh_date(http_app_t *app) {
+    /* One clock read per loop iteration is enough; outside an iteration (a
+     * handler answering after an await) read it every time. */
+    if (app->in_iteration) {
+        if (app->date_fresh) return;
+        app->date_fresh = 1;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     if (ts.tv_sec == app->date_second) return;

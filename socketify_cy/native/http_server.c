@@ -405,10 +405,16 @@ static void on_wakeup(struct us_loop_t *loop) {
     process_resumes(*(http_app_t **)us_loop_ext(loop));
 }
 
-static void on_pre(struct us_loop_t *loop) { (void)loop; }
+static void on_pre(struct us_loop_t *loop) {
+    http_app_t *app = *(http_app_t **)us_loop_ext(loop);
+    app->in_iteration = 1;
+    app->date_fresh = 0;
+}
 
 static void on_post(struct us_loop_t *loop) {
-    process_resumes(*(http_app_t **)us_loop_ext(loop));
+    http_app_t *app = *(http_app_t **)us_loop_ext(loop);
+    process_resumes(app);
+    app->in_iteration = 0;
 }
 
 /* ---- app ------------------------------------------------------------------------------ */

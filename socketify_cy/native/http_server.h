@@ -27,7 +27,7 @@ typedef struct http_app_callbacks_s {
      * any flush, so sends never run inside the bracket. */
     void (*enter)(http_app_t *app);
     void (*leave)(http_app_t *app);
-    /* A request head is complete: route it. Return 1 if a handler took it,
+    /* A request head is complete: route it. Always called inside enter/leave. Return 1 if a handler took it,
      * 0 if no route answered (the engine then sends the default 404). */
     int (*on_request)(void *user, http_conn_t *conn, http_request_t *req);
     /* The pending response bound to res_user can no longer be sent
@@ -99,6 +99,8 @@ struct http_app_s {
     int binding_state;        /* for the binding's enter/leave */
     struct us_listen_socket_t *listen_sockets[16];
     long long date_second;
+    uint8_t in_iteration;     /* between the loop's pre and post callbacks */
+    uint8_t date_fresh;       /* date_line checked during this iteration */
     char date_line[48];       /* "Date: <IMF-fixdate>\r\n" */
     uint32_t date_line_len;
     char cork_buf[HTTP_CORK_BUFFER_SIZE];
