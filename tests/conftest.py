@@ -75,6 +75,11 @@ _ALWAYS_BAD = (
     "Exception ignored",
     "Task was destroyed but it is pending",
     "was never awaited",
+    # Sanitizer reports (README: testing under AddressSanitizer); UBSan
+    # prints and continues, so its report must fail the test here.
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
 )
 _TB = "Traceback (most recent call last):"
 _CHAINED = (
