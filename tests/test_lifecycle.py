@@ -90,17 +90,29 @@ def test_sigterm_runs_shutdown_hooks_and_returns(launch, unix_path):
     assert out.index("ON_SHUTDOWN") < out.index("RUN_RETURNED")
 
 
-def test_incomplete_head_is_dropped_after_the_idle_timeout(launch, unix_path):
-    # Slow-loris defence: a head that never completes is closed after the
-    # 10 s head deadline (4 s sweep granularity: 8-12 s).
+def test_slow_clients_are_dropped_after_the_timeout(launch, unix_path):
+    # Slow-loris defences (10 s, swept every 4 s: 8-12 s): a head that never
+    # completes, and a body that stops coming after the handler answered early.
     srv = launch("lifecycle_app", args=[unix_path])
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    head = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    head.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    body = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    body.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + b"z" * 10)
     start = time.monotonic()
-    assert s.recv(1) == b""
-    elapsed = time.monotonic() - start
-    s.close()
-    assert 6 <= elapsed <= 14, elapsed
+    assert head.recv(1) == b""
+    head_elapsed = time.monotonic() - start
+    answer = b""
+    while True:
+        chunk = body.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    body_elapsed = time.monotonic() - start
+    head.close()
+    body.close()
+    assert answer.endswith(b"early")
+    assert 6 <= head_elapsed <= 14, head_elapsed
+    assert 6 <= body_elapsed <= 14, body_elapsed
 
 
 def _rss_kib(pid):

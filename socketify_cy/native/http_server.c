@@ -295,7 +295,10 @@ void http_conn_response_done(http_conn_t *conn) {
         http_conn_finish_close(conn);
         return;
     }
-    if (!conn->body_state) us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+    /* Keep-alive idle deadline, or, while the rest of an unread body is
+     * skipped, the body deadline (re-armed as it keeps coming). */
+    us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+    conn->body_since_timer = 0;
     if (conn->in_len || conn->paused || conn->peer_ended) http_app_schedule_resume(conn);
 }
 

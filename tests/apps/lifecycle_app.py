@@ -82,6 +82,7 @@ def main(unix_path):
     app.post("/echo", echo)
     app.post("/late-reader", late_reader)
     app.get("/slow", slow)
+    app.post("/early", lambda res, req: res.end("early"))
     app.post("/ignores-body", ignores_body)
     app.get("/end-then-yield", end_then_yield)
     app.any("/end-then-yield", after_yield)
