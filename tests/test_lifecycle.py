@@ -262,3 +262,25 @@ def test_sigterm_lets_in_flight_response_finish(launch, unix_path):
     # No new connections after the signal.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+
+
+def test_requests_split_at_every_byte(launch, unix_path):
+    # A GET, a POST with Content-Length and a chunked POST, sent in two writes
+    # cut at every possible offset: the answers never change.
+    srv = launch("lifecycle_app", args=[unix_path])
+    stream = (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+              b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+              b"3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n")
+    for cut in range(1, len(stream)):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(stream[:cut])
+        time.sleep(0.002)
+        s.sendall(stream[cut:])
+        data = _read_to_close(s)
+        s.close()
+        responses = data.split(b"HTTP/1.1 ")[1:]
+        assert [r[:6] for r in responses] == [b"200 OK"] * 3, (cut, data)
+        bodies = [r.split(b"\r\n\r\n", 1)[1] for r in responses]
+        assert bodies == [b"hello over tcp", b"hello", b"abcdefg"], (cut, bodies)
