@@ -305,8 +305,8 @@ int http_res_write_status(http_conn_t *conn, const char *status, size_t len) {
     /* The status text lives at the front of head_buf, headers after it. */
     size_t headers = conn->head_len - conn->status_len;
     if (grow(&conn->head_buf, &conn->head_cap, len + headers) != 0) return -1;
-    memmove(conn->head_buf + len, conn->head_buf + conn->status_len, headers);
-    memcpy(conn->head_buf, status, len);
+    if (headers) memmove(conn->head_buf + len, conn->head_buf + conn->status_len, headers);
+    if (len) memcpy(conn->head_buf, status, len);
     conn->status_len = (uint16_t)len;
     conn->head_len = (uint32_t)(len + headers);
     return 0;
@@ -365,8 +365,10 @@ static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length
     *p++ = '\r';
     *p++ = '\n';
     size_t hl = conn->head_len - conn->status_len;
-    memcpy(p, conn->head_buf + conn->status_len, hl);
-    p += hl;
+    if (hl) { /* head_buf is NULL until a header was staged */
+        memcpy(p, conn->head_buf + conn->status_len, hl);
+        p += hl;
+    }
     refresh_date(app);
     memcpy(p, app->date_line, app->date_line_len);
     p += app->date_line_len;
