@@ -54,3 +54,24 @@ def test_native(name):
     assert run.returncode == 0, out[-4000:]
     m = re.search(r"(\d+) passed, (\d+) failed", run.stdout)
     assert m and int(m.group(1)) > 0 and m.group(2) == "0", out[-4000:]
+
+
+def test_parser_fuzz_target_runs_on_its_corpus():
+    # Keeps tests/fuzz/fuzz_http_parser.c building and its invariants holding
+    # on the seed corpus (libFuzzer itself needs clang; see the file's header).
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        pytest.skip("no C compiler")
+    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_http")
+    seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
+    assert seeds
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "fuzz_http")
+        cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
+               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/http_parser.c"),
+               os.path.join(ROOT, "tests/fuzz/fuzz_http_parser.c"), "-o", exe]
+        build = subprocess.run(cmd, capture_output=True, text=True)
+        assert build.returncode == 0, build.stderr
+        run = subprocess.run([exe, *seeds], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ran %d input(s)" % len(seeds) in run.stdout + run.stderr
