@@ -31,6 +31,36 @@ cdef bytes _header_bytes(object value, str what):
     return b
 
 
+cdef str _cookie_header(name, value, dict options):
+    from urllib.parse import quote_plus
+    from email.utils import format_datetime
+    import datetime
+    if not name or any(c in name for c in ' \t\r\n;,=\0'):
+        raise ValueError("invalid cookie name: %r" % name)
+    parts = ["%s=%s" % (name, quote_plus(str(value)))]
+    for key, val in options.items():
+        k = key.lower().replace("_", "-")
+        if k in ("secure", "httponly"):
+            if val:
+                parts.append("Secure" if k == "secure" else "HttpOnly")
+        elif k == "expires":
+            if isinstance(val, datetime.datetime):
+                if val.tzinfo is None:
+                    val = val.replace(tzinfo=datetime.timezone.utc)
+                val = format_datetime(val.astimezone(datetime.timezone.utc), usegmt=True)
+            parts.append("Expires=%s" % val)
+        elif k in ("path", "domain", "max-age", "samesite", "priority"):
+            text = str(val)
+            if any(c in text for c in ";\r\n\0"):
+                raise ValueError("invalid cookie attribute %s: %r" % (key, text))
+            name_out = {"path": "Path", "domain": "Domain", "max-age": "Max-Age",
+                        "samesite": "SameSite", "priority": "Priority"}[k]
+            parts.append("%s=%s" % (name_out, text))
+        else:
+            raise ValueError("unknown cookie attribute: %r" % key)
+    return "; ".join(parts)
+
+
 @cython.freelist(64)
 cdef class Response:
     """The response of one request (socketify's AppResponse)."""
@@ -88,6 +118,12 @@ cdef class Response:
             raise ValueError("invalid header name: %r" % k)
         if self._conn != NULL:
             http_res_write_header(self._conn, k, len(k), v, len(v))
+        return self
+
+    def set_cookie(self, name, value, options=None):
+        """Add a Set-Cookie header (one per cookie). options: path, domain,
+        expires (datetime or text), max_age / max-age, secure, httponly, samesite."""
+        self.write_header(b"Set-Cookie", _cookie_header(name, value, options or {}))
         return self
 
     # ---- body ----------------------------------------------------------------------------

@@ -284,3 +284,15 @@ def test_requests_split_at_every_byte(launch, unix_path):
         assert [r[:6] for r in responses] == [b"200 OK"] * 3, (cut, data)
         bodies = [r.split(b"\r\n\r\n", 1)[1] for r in responses]
         assert bodies == [b"hello over tcp", b"hello", b"abcdefg"], (cut, bodies)
+
+
+def test_set_cookie_writes_one_header_per_cookie(launch, unix_path):
+    srv = launch("lifecycle_app", args=[unix_path])
+    with srv.raw() as c:
+        c.request("GET", "/cookies")
+        r = c.read_response()
+    assert r.body == b"cookies"
+    assert r.raw.count(b"\r\nSet-Cookie: ") == 2
+    assert b"\r\nSet-Cookie: session=a+b%26c; Path=/; HttpOnly; Max-Age=60\r\n" in r.raw
+    assert (b"\r\nSet-Cookie: theme=dark; Expires=Wed, 02 Jan 2030 03:04:05 GMT; SameSite=Lax; Secure\r\n"
+            in r.raw)

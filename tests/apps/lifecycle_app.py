@@ -68,6 +68,14 @@ async def slow(res, req):
     res.end("finished in time")
 
 
+def cookies(res, req):
+    import datetime
+    res.set_cookie("session", "a b&c", {"path": "/", "httponly": True, "max_age": 60})
+    res.set_cookie("theme", "dark", {"expires": datetime.datetime(2030, 1, 2, 3, 4, 5), "samesite": "Lax",
+                                     "secure": True})
+    res.end("cookies")
+
+
 def end_then_yield(res, req):
     res.end("first")
     req.set_yield(True)
@@ -82,6 +90,7 @@ def main(unix_path):
     app.post("/echo", echo)
     app.post("/late-reader", late_reader)
     app.get("/slow", slow)
+    app.get("/cookies", cookies)
     app.post("/early", lambda res, req: res.end("early"))
     app.post("/ignores-body", ignores_body)
     app.get("/end-then-yield", end_then_yield)
