@@ -143,7 +143,6 @@ cdef class App:
     cdef bint _reader_attached
     cdef bint _closed
     cdef int _fd
-    cdef object _options
     cdef object __weakref__
 
     def __cinit__(self):
@@ -163,7 +162,6 @@ cdef class App:
                  max_body_size=0):
         if options is not None:
             raise NotImplementedError("TLS (AppOptions) is not supported yet")
-        self._options = options
         self._routes = []
         self._start_hooks = []
         self._shutdown_hooks = []

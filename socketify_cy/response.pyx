@@ -3,9 +3,6 @@
 
 import json as _json
 
-_HEADER_FORBIDDEN = ("\r", "\n", "\0")
-
-
 cdef inline bytes _as_bytes(object data):
     if type(data) is bytes:
         return <bytes>data
@@ -80,9 +77,6 @@ cdef class Response:
     @property
     def app(self):
         return self._app
-
-    cdef inline bint _live(self):
-        return self._conn != NULL
 
     cdef _released(self):
         # The engine no longer refers to us: drop the reference it held.

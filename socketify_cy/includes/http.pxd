@@ -81,10 +81,6 @@ cdef extern from "http_server.h" nogil:
         us_loop_t *loop
         router_t *router
         uint64_t max_body_size
-        size_t max_head_size
-
-    int HTTP_RES_PENDING
-    int HTTP_RES_HEAD_SENT
 
     http_app_t *http_app_create(const http_app_callbacks_t *callbacks, void *user)
     void http_app_free(http_app_t *app)

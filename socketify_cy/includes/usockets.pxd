@@ -4,10 +4,6 @@ cdef extern from "libusockets.h" nogil:
     struct us_loop_t:
         pass
 
-    int LIBUS_LISTEN_DEFAULT
-    int LIBUS_LISTEN_EXCLUSIVE_PORT
-
     int us_loop_fd(us_loop_t *loop)
     int us_loop_run_once(us_loop_t *loop, int timeout_ms)
     unsigned long long us_loop_send_syscalls(us_loop_t *loop)
-    void us_wakeup_loop(us_loop_t *loop)

@@ -405,7 +405,9 @@ static struct us_socket_t *on_close(struct us_socket_t *s, int code, void *reaso
 }
 
 static void on_wakeup(struct us_loop_t *loop) {
-    process_resumes(*(http_app_t **)us_loop_ext(loop));
+    /* The wakeup only makes an iteration happen: held requests are resumed
+     * in its post phase (on_post), the one place that does it. */
+    (void)loop;
 }
 
 static void on_pre(struct us_loop_t *loop) {
