@@ -105,3 +105,5 @@ cdef extern from "http_server.h" nogil:
     void http_res_want_body(http_conn_t *conn)
     int http_format_ip(const uint8_t *ip, int ip_len, char *buf, size_t buf_len)
     int http_conn_ip(const http_conn_t *conn, uint8_t *out)
+    void http_app_drain(http_app_t *app)
+    unsigned http_app_busy(http_app_t *app)

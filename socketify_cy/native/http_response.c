@@ -384,7 +384,7 @@ static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length
     } else {
         close_connection = 1;
     }
-    if (close_connection || !conn->keep_alive) {
+    if (close_connection || !conn->keep_alive || conn->close_after) {
         memcpy(p, "Connection: close\r\n", 19);
         p += 19;
         conn->close_after = 1;

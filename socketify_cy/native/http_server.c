@@ -317,6 +317,13 @@ static struct us_socket_t *on_open(struct us_socket_t *s, int is_client, char *i
         conn->ip_len = (uint8_t)ip_length;
     }
     app->num_connections++;
+    conn->next = app->conns;
+    if (app->conns) app->conns->prev = conn;
+    app->conns = conn;
+    if (app->draining) {
+        /* Accepted before the listener closed: serve one request, no keep-alive. */
+        conn->close_after = 1;
+    }
     /* The first request head must arrive within the idle timeout. */
     us_socket_timeout(0, s, HTTP_IDLE_TIMEOUT_S);
     return s;
@@ -401,6 +408,10 @@ static struct us_socket_t *on_close(struct us_socket_t *s, int code, void *reaso
     conn->in_len = conn->in_cap = conn->head_len = conn->head_cap = 0;
     conn->out_len = conn->out_cap = conn->out_off = 0;
     app->num_connections--;
+    if (conn->prev) conn->prev->next = conn->next;
+    else if (app->conns == conn) app->conns = conn->next;
+    if (conn->next) conn->next->prev = conn->prev;
+    conn->prev = conn->next = NULL;
     return s;
 }
 
@@ -504,6 +515,29 @@ void http_app_close_connections(http_app_t *app) {
 }
 
 unsigned http_app_num_connections(http_app_t *app) { return app->num_connections; }
+
+static int conn_idle(const http_conn_t *conn) {
+    return !(conn->res_flags & HTTP_RES_PENDING) && conn->out_len == conn->out_off && !conn->in_len &&
+           !conn->body_state;
+}
+
+void http_app_drain(http_app_t *app) {
+    http_app_close_listeners(app);
+    app->draining = 1;
+    http_conn_t *conn = app->conns, *next;
+    for (; conn; conn = next) {
+        next = conn->next;
+        conn->close_after = 1;
+        if (conn_idle(conn) && !conn->closing) http_conn_finish_close(conn);
+    }
+}
+
+unsigned http_app_busy(http_app_t *app) {
+    unsigned n = 0;
+    for (http_conn_t *conn = app->conns; conn; conn = conn->next)
+        if ((conn->res_flags & HTTP_RES_PENDING) || conn->out_len > conn->out_off) n++;
+    return n;
+}
 
 void http_app_free(http_app_t *app) {
     if (!app) return;

@@ -66,6 +66,7 @@ struct http_conn_s {
     http_chunked_t chunked;
     void *res_user;           /* binding's response object while pending */
     http_conn_t *resume_next;
+    http_conn_t *prev, *next;  /* app's list of open connections */
     uint16_t status_len;      /* status text at the start of head_buf */
     uint8_t res_flags;
     uint8_t body_state;       /* 0 none, 1 length, 2 chunked */
@@ -92,6 +93,8 @@ struct http_app_s {
     uint64_t max_body_size;   /* 0 = unlimited */
     http_conn_t *resume_head; /* connections with held requests to process */
     http_conn_t *corked;      /* at most one corked connection per loop */
+    http_conn_t *conns;       /* open connections */
+    uint8_t draining;         /* shutting down: no keep-alive, idle connections closed */
     uint32_t cork_len;
     uint32_t num_listen;
     uint32_t num_connections;
@@ -123,6 +126,12 @@ void http_app_close_listeners(http_app_t *app);
 void http_app_close_connections(http_app_t *app);
 /* Number of open HTTP connections. */
 unsigned http_app_num_connections(http_app_t *app);
+/* Graceful shutdown: stop accepting, close idle connections now, answer every
+ * response from now on with Connection: close and close after it. */
+void http_app_drain(http_app_t *app);
+/* Connections that still owe the client something: a pending response or
+ * queued output. Shutdown waits for this to reach 0. */
+unsigned http_app_busy(http_app_t *app);
 
 /* ---- connection / response (http_response.c) ------------------------------- */
 
