@@ -44,25 +44,26 @@ cdef int _visit(void *handler, const router_match_t *match, void *user) noexcept
     return 0 if req._yield and res._conn != NULL else 1
 
 
-cdef void _enter(http_app_t *app) noexcept nogil:
+cdef void _enter(void *user) noexcept nogil:
     # Take the interpreter lock once for a batch of requests read together.
-    app.binding_state = <int>gil_ensure()
+    (<binding_t *>user).gil_state = gil_ensure()
 
 
-cdef void _leave(http_app_t *app) noexcept nogil:
-    gil_release(<gil_state_t>app.binding_state)
+cdef void _leave(void *user) noexcept nogil:
+    gil_release((<binding_t *>user).gil_state)
 
 
 cdef int _on_request(void *user, http_conn_t *conn, http_request_t *creq) noexcept:
     # The engine calls this between _enter and _leave, so the GIL is held.
-    cdef App app = <App>user
+    cdef App app = <App>(<binding_t *>user).app
     cdef Response res = Response.__new__(Response)
     cdef Request req = Request.__new__(Request)
     cdef int handled
-    cdef router_t *router = app._app.router
+    cdef router_t *router = http_app_router(app._app)
     res._conn = conn
     res._app = app
     res._ip_len = http_conn_ip(conn, res._ip)
+    res._proxied_len = http_conn_proxied_ip(conn, res._proxied_ip, &res._proxied_port)
     req._req = creq
     req._version_minor = creq.version_minor
     # The engine holds a reference while the response is pending.
@@ -106,7 +107,7 @@ cdef str req_description(http_request_t *creq):
 
 
 cdef void _on_abort(void *user, http_conn_t *conn, void *res_user) noexcept with gil:
-    cdef App app = <App>user
+    cdef App app = <App>(<binding_t *>user).app
     cdef Response res = <Response>res_user
     res._conn = NULL
     res.aborted = True
@@ -120,17 +121,32 @@ cdef void _on_abort(void *user, http_conn_t *conn, void *res_user) noexcept with
 
 cdef void _on_body(void *user, http_conn_t *conn, void *res_user, const char *data, size_t length,
                    int is_last) noexcept with gil:
-    cdef App app = <App>user
+    cdef App app = <App>(<binding_t *>user).app
     cdef Response res = <Response>res_user
     handler = res._data_handler
     if handler is not None:
         app._call_user(handler, res, None, (res, PyBytes_FromStringAndSize(data, length), bool(is_last)))
 
 
+cdef int _on_writable(void *user, http_conn_t *conn, void *res_user, uint64_t offset) noexcept with gil:
+    # The socket took everything queued: the response's writable handler continues.
+    cdef App app = <App>(<binding_t *>user).app
+    cdef Response res = <Response>res_user
+    handler = res._writable_handler
+    if handler is None:
+        return 1
+    try:
+        return 1 if handler(res, offset) else 0
+    except BaseException as exc:
+        app._handle_error(exc, res, None)
+        return 1
+
+
 cdef class App:
     """An HTTP server: routes, listen sockets, and the loop that drives them."""
 
     cdef http_app_t *_app
+    cdef binding_t _binding
     cdef list _routes
     cdef object _error_handler
     cdef readonly object loop
@@ -152,21 +168,38 @@ cdef class App:
         callbacks.on_request = _on_request
         callbacks.on_abort = _on_abort
         callbacks.on_body = _on_body
-        self._app = http_app_create(&callbacks, <void *>self)
+        callbacks.on_writable = _on_writable
+        self._binding.app = <PyObject *>self
+        self._app = http_app_create(0, &callbacks, <void *>&self._binding)
         if self._app == NULL:
             raise MemoryError("could not create the event loop")
-        self._fd = us_loop_fd(self._app.loop)
+        self._fd = us_loop_fd(http_app_loop(self._app))
 
     def __init__(self, options=None, request_response_factory_max_items=0, websocket_factory_max_items=0,
                  task_factory_max_items=100_000, lifespan=True, idle_relaxation_time=0.01,
-                 max_body_size=0):
+                 max_body_size=0, max_head_size=8192, idle_timeout=10, max_backpressure=64 * 1024,
+                 proxy_protocol=False):
+        cdef http_app_limits_t limits
         if options is not None:
             raise NotImplementedError("TLS (AppOptions) is not supported yet")
+        if not 0 <= max_body_size < 2 ** 63:
+            raise ValueError("max_body_size must be >= 0 (0 = unlimited)")
+        if not 1024 <= max_head_size <= 1024 * 1024:
+            raise ValueError("max_head_size must be between 1024 and 1048576 bytes")
+        if not 1 <= idle_timeout <= 3600:
+            raise ValueError("idle_timeout must be between 1 and 3600 seconds")
+        if not 1 <= max_backpressure < 2 ** 40:
+            raise ValueError("max_backpressure must be at least 1 byte")
+        limits.max_head_size = max_head_size
+        limits.max_body_size = max_body_size
+        limits.idle_timeout = idle_timeout
+        limits.backpressure = max_backpressure
+        limits.proxy_protocol = 1 if proxy_protocol else 0
+        http_app_set_limits(self._app, &limits)
         self._routes = []
         self._start_hooks = []
         self._shutdown_hooks = []
         self._json_serializer = _json
-        self._app.max_body_size = max_body_size
         self.loop = None
 
     def __dealloc__(self):
@@ -185,7 +218,7 @@ cdef class App:
         p = path.encode("utf-8") if isinstance(path, str) else bytes(path)
         route = _Route.__new__(_Route)
         route.handler = handler
-        if router_add(self._app.router, <const char *>m if m is not None else NULL,
+        if router_add(http_app_router(self._app), <const char *>m if m is not None else NULL,
                       len(m) if m is not None else 0, p, len(p), <void *>route) != 0:
             raise ValueError("invalid route pattern %r (it must start with '/'; '*' only last)" % path)
         self._routes.append(route)
@@ -339,7 +372,7 @@ cdef class App:
         if app == NULL:
             return
         with nogil:
-            us_loop_run_once(app.loop, 0)
+            us_loop_run_once(http_app_loop(app), 0)
 
     cdef _attach(self):
         loop = self._get_loop()
@@ -444,7 +477,7 @@ cdef class App:
     def stats(self):
         """Engine counters: send syscalls made and open connections."""
         return {
-            "send_syscalls": us_loop_send_syscalls(self._app.loop),
+            "send_syscalls": us_loop_send_syscalls(http_app_loop(self._app)),
             "connections": http_app_num_connections(self._app),
         }
 

@@ -58,6 +58,19 @@ cdef str _cookie_header(name, value, dict options):
     return "; ".join(parts)
 
 
+cdef int _raise_for(int rc, detail=None) except -1:
+    # Engine results that mean the caller made a mistake.
+    if rc == HTTP_RES_BAD_STATUS:
+        raise ValueError("not a final HTTP status (200-599, 1xx are interim): %r" % (detail,))
+    if rc == HTTP_RES_BAD_LENGTH:
+        raise ValueError("the body does not match the response's Content-Length")
+    if rc == HTTP_RES_BAD_FRAMING:
+        raise ValueError("Content-Length must be digits and Transfer-Encoding 'chunked': %r" % (detail,))
+    if rc == HTTP_RES_TOO_LATE:
+        raise RuntimeError("the response head was already sent: status and headers can no longer change")
+    raise RuntimeError("response error %d" % rc)
+
+
 @cython.freelist(64)
 cdef class Response:
     """The response of one request (socketify's AppResponse)."""
@@ -68,8 +81,12 @@ cdef class Response:
     cdef bint _responded
     cdef list _abort_handlers
     cdef object _data_handler
+    cdef object _writable_handler
     cdef uint8_t _ip[16]
     cdef int _ip_len
+    cdef uint8_t _proxied_ip[16]
+    cdef int _proxied_len
+    cdef int _proxied_port
 
     def __cinit__(self):
         self._conn = NULL
@@ -84,9 +101,11 @@ cdef class Response:
         Py_DECREF(self)
 
     cdef int _finish(self, int rc) except -1:
-        if rc == 0:
+        if rc == HTTP_RES_OK:
             self._responded = True
             self._released()
+        elif rc != HTTP_RES_NOT_PENDING:
+            _raise_for(rc)
         return 0
 
     # ---- status and headers -------------------------------------------------------
@@ -97,11 +116,12 @@ cdef class Response:
         if self._conn == NULL:
             return self
         if isinstance(status, int):
-            if http_res_write_status_code(self._conn, status) == -2:
-                raise ValueError("status code out of range 100-999: %d" % status)
-            return self
-        b = _header_bytes(status, "status")
-        http_res_write_status(self._conn, b, len(b))
+            rc = http_res_write_status_code(self._conn, status)
+        else:
+            b = _header_bytes(status, "status")
+            rc = http_res_write_status(self._conn, b, len(b))
+        if rc != HTTP_RES_OK and rc != HTTP_RES_NOT_PENDING:
+            _raise_for(rc, status)
         return self
 
     def write_header(self, key, value):
@@ -110,8 +130,11 @@ cdef class Response:
         cdef bytes v = _header_bytes(value, "value")
         if not k or b":" in k or b" " in k or b"\t" in k:
             raise ValueError("invalid header name: %r" % k)
+        cdef int rc
         if self._conn != NULL:
-            http_res_write_header(self._conn, k, len(k), v, len(v))
+            rc = http_res_write_header(self._conn, k, len(k), v, len(v))
+            if rc != HTTP_RES_OK and rc != HTTP_RES_NOT_PENDING:
+                _raise_for(rc, (k, v))
         return self
 
     def set_cookie(self, name, value, options=None):
@@ -135,7 +158,8 @@ cdef class Response:
         body = _as_bytes(message)
         if body is None:
             body = self._app._json_dumps(message)
-            http_res_write_header(self._conn, b"Content-Type", 12, b"application/json", 16)
+            if not http_res_has_content_type(self._conn):
+                http_res_write_header(self._conn, b"Content-Type", 12, b"application/json", 16)
         p = body
         n = len(body)
         if self._app._dispatching:
@@ -153,23 +177,30 @@ cdef class Response:
         if self._conn == NULL:
             return self
         with nogil:
-            rc = http_res_end_without_body(self._conn, 0, end_connection)
+            rc = http_res_end_without_body(self._conn, end_connection)
         self._finish(rc)
         return self
 
     def write(self, message):
-        """Stream a body chunk (Transfer-Encoding: chunked); end() finishes."""
+        """Stream a body piece (chunked, or raw under a Content-Length you set); end()
+        finishes. Returns False once the output queued for a slow client passes
+        App(max_backpressure=...): the bytes are kept, wait for on_writable."""
         cdef bytes body
+        cdef int rc
         if self._conn == NULL:
-            return self
+            return False
         body = _as_bytes(message)
         if body is None:
             body = self._app._json_dumps(message)
         cdef const char *p = body
         cdef Py_ssize_t n = len(body)
         with nogil:
-            http_res_write(self._conn, p, n)
-        return self
+            rc = http_res_write(self._conn, p, n)
+        if rc == HTTP_RES_OK:
+            return True
+        if rc == HTTP_RES_BACKPRESSURE or rc == HTTP_RES_NOT_PENDING:
+            return False
+        _raise_for(rc)
 
     def send(self, message=b"", content_type=b"text/plain", status=b"200 OK", headers=None,
              bint end_connection=False):
@@ -235,7 +266,7 @@ cdef class Response:
         """handler(res, chunk: bytes, is_end: bool) receives the request body."""
         self._data_handler = handler
         if self._conn != NULL:
-            if self._conn.body_state == 0:
+            if not http_conn_body_pending(self._conn):
                 # No body (left): deliver the end right away.
                 self._app._call_user(handler, self, None, (self, b"", True))
             else:
@@ -284,7 +315,132 @@ cdef class Response:
         return self
 
     def get_write_offset(self):
-        return self._conn.write_offset if self._conn != NULL else 0
+        """Body bytes accepted so far (0 once the response is gone)."""
+        return http_res_write_offset(self._conn) if self._conn != NULL else 0
+
+    def write_offset(self, offset):
+        """Override the write offset (socketify's write_offset)."""
+        if self._conn != NULL:
+            http_res_set_write_offset(self._conn, offset)
+        return self
+
+    # ---- streaming at the client's pace ----------------------------------------------
+
+    def try_end(self, message, total_size=0, bint end_connection=False):
+        """Send what the socket takes now of a response of total_size bytes.
+        Returns (ok, done): ok when all of message was accepted, done when the
+        response is complete. On ok=False, wait for on_writable and resend
+        message[accepted:] (get_write_offset() tells how far it got)."""
+        cdef bytes body
+        cdef const char *p
+        cdef Py_ssize_t n
+        cdef size_t accepted = 0
+        cdef uint64_t total
+        cdef int rc
+        if self._conn == NULL:
+            return (False, True)
+        body = _as_bytes(message)
+        if body is None:
+            return (False, True)
+        if total_size < 0:
+            raise ValueError("total_size must be >= 0")
+        total = total_size
+        p = body
+        n = len(body)
+        with nogil:
+            rc = http_res_try_end(self._conn, p, n, total, end_connection, &accepted)
+        if rc < 0:
+            if rc == HTTP_RES_NOT_PENDING:
+                return (False, True)
+            _raise_for(rc)
+        if rc & HTTP_TRY_DONE:
+            self._writable_handler = None
+            self._finish(HTTP_RES_OK)
+        return (bool(rc & HTTP_TRY_OK), bool(rc & HTTP_TRY_DONE))
+
+    def on_writable(self, handler):
+        """handler(res, offset) -> bool runs when the socket has taken all queued
+        output, while the response is pending."""
+        self._writable_handler = handler
+        if self._conn != NULL:
+            http_res_on_writable(self._conn, 1 if handler is not None else 0)
+        return self
+
+    def trigger_writable_handler(self, offset):
+        handler = self._writable_handler
+        if handler is None:
+            return False
+        return handler(self, offset)
+
+    def send_chunk(self, buffer, total_size):
+        """Future resolving to (ok, done) once buffer is fully accepted as part of a
+        response of total_size bytes (try_end + on_writable), or (False, True) on abort."""
+        fut = self._app._get_loop().create_future()
+        data = _as_bytes(buffer)
+        if data is None:
+            data = self._app._json_dumps(buffer)
+        view = memoryview(data)
+        start = self.get_write_offset()
+
+        def settle(result):
+            if not fut.done():
+                fut.set_result(result)
+
+        def on_abort(res):
+            settle((False, True))
+
+        def on_writable(res, offset):
+            ok, done = res.try_end(view[offset - start:], total_size)
+            if ok or done:
+                res._writable_handler = None
+                settle((ok, done))
+            return ok
+
+        ok, done = self.try_end(view, total_size)
+        if ok or done:
+            settle((ok, done))
+        else:
+            self.on_aborted(on_abort)
+            self.on_writable(on_writable)
+        return fut
+
+    def write_continue(self):
+        """Send "100 Continue" (also sent for you when the handler first asks for the body)."""
+        cdef int rc
+        if self._conn != NULL:
+            rc = http_res_write_continue(self._conn)
+            if rc != HTTP_RES_OK and rc != HTTP_RES_NOT_PENDING:
+                _raise_for(rc)
+        return self
+
+    def pause(self):
+        """Stop reading this connection (and its timeout) until resume()."""
+        if self._conn != NULL:
+            http_res_pause(self._conn)
+        return self
+
+    def resume(self):
+        if self._conn != NULL:
+            http_res_resume(self._conn)
+        return self
+
+    def get_proxied_remote_address_bytes(self):
+        """Client address from a PROXY protocol preamble (App(proxy_protocol=True)), else None."""
+        if self._proxied_len == 0:
+            return None
+        return PyBytes_FromStringAndSize(<char *>self._proxied_ip, self._proxied_len)
+
+    def get_proxied_remote_address(self):
+        cdef char buf[64]
+        cdef int n
+        if self._proxied_len == 0:
+            return None
+        n = http_format_ip(self._proxied_ip, self._proxied_len, buf, sizeof(buf))
+        return PyUnicode_DecodeASCII(buf, n, NULL)
+
+    def get_native_handle(self):
+        """The uSockets socket pointer as an int (0 once the response is gone)."""
+        return <size_t>http_conn_socket(self._conn) if self._conn != NULL else 0
 
     def get_remote_address_bytes(self):
         return PyBytes_FromStringAndSize(<char *>self._ip, self._ip_len)

@@ -1,17 +1,29 @@
 /*
- * Response writer: staging of status and headers, the per-loop cork buffer,
- * and every byte a response puts on the wire. A response head is always
- * assembled whole and handed to the socket in one write, so status, headers
- * and body never leave in separate syscalls.
+ * Response writer: status and header staging, framing, and every byte of a
+ * response. The head is assembled whole and handed to the socket writer with
+ * the first body bytes, so status, headers and body never leave in separate
+ * syscalls. Framing headers from the handler (Content-Length,
+ * Transfer-Encoding, Connection, Date, Content-Type) are reconciled here with
+ * the engine's own, so none is ever sent twice or contradicted.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <arpa/inet.h>
 
-#include "http_server.h"
+#include "http_conn.h"
+#include "http_response.h"
+
+/* How the body of a response is delimited. */
+enum framing {
+    FRAME_LENGTH,   /* Content-Length */
+    FRAME_CHUNKED,  /* Transfer-Encoding: chunked */
+    FRAME_CLOSE,    /* the body ends when the connection closes (HTTP/1.0 streaming) */
+    FRAME_NONE      /* 204 / 304: no body, no framing header */
+};
 
 /* ---- small helpers ------------------------------------------------------------- */
 
@@ -46,7 +58,7 @@ static size_t put_hex(char *dst, uint64_t v) {
 
 /* The Date line is rebuilt only when the wall-clock second changes: no timer,
  * so an idle server never wakes up for it. */
-static void refresh_date(http_app_t *app) {
+void http_refresh_date(http_app_t *app) {
     /* One clock read per loop iteration is enough; outside an iteration (a
      * handler answering after an await) read it every time. */
     if (app->in_iteration) {
@@ -152,181 +164,108 @@ int http_format_ip(const uint8_t *ip, int ip_len, char *buf, size_t buf_len) {
     return ok ? (int)strlen(buf) : 0;
 }
 
-int http_conn_ip(const http_conn_t *conn, uint8_t *out) {
-    memcpy(out, conn->ip, conn->ip_len);
-    return conn->ip_len;
-}
-
-/* ---- the write path ---------------------------------------------------------------- */
-
-static void queue_out(http_conn_t *conn, const char *data, size_t len) {
-    if (!len) return;
-    if (conn->out_off && conn->out_off == conn->out_len) conn->out_off = conn->out_len = 0;
-    if (grow(&conn->out_buf, &conn->out_cap, (size_t)conn->out_len + len) != 0) {
-        /* Out of memory: the response cannot be delivered intact; drop the link. */
-        conn->closing = 1;
-        us_socket_close(0, conn->socket, 0, NULL);
-        return;
+/* A reason for codes without one of their own: the class name (RFC 9110 §15). */
+static const char *class_reason(int code) {
+    switch (code / 100) {
+    case 2: return "Success";
+    case 3: return "Redirection";
+    case 4: return "Client Error";
+    default: return "Server Error";
     }
-    memcpy(conn->out_buf + conn->out_len, data, len);
-    conn->out_len += (uint32_t)len;
-}
-
-/* Send as much queued output as the kernel takes. Returns 1 when empty. */
-int http_conn_drain(http_conn_t *conn) {
-    while (conn->out_off < conn->out_len) {
-        if (us_socket_is_closed(0, conn->socket)) return 0;
-        int n = us_socket_write(0, conn->socket, conn->out_buf + conn->out_off,
-                                (int)(conn->out_len - conn->out_off), 0);
-        if (n <= 0) return 0;
-        conn->out_off += (uint32_t)n;
-    }
-    conn->out_off = conn->out_len = 0;
-    /* Compact large idle buffers so a burst does not pin memory forever. */
-    if (conn->out_cap > 64 * 1024) {
-        free(conn->out_buf);
-        conn->out_buf = NULL;
-        conn->out_cap = 0;
-    }
-    return 1;
-}
-
-/* Write a then b to the socket, in one syscall where possible; what the kernel
- * does not take is queued and sent when the socket becomes writable. */
-static void send_now(http_conn_t *conn, const char *a, size_t alen, const char *b, size_t blen) {
-    if (conn->out_len > conn->out_off) {
-        /* Earlier bytes are still queued: keep order. */
-        queue_out(conn, a, alen);
-        queue_out(conn, b, blen);
-        http_conn_drain(conn);
-        return;
-    }
-    size_t total = alen + blen;
-    size_t sent;
-    if (!blen || !alen) {
-        const char *p = alen ? a : b;
-        int n = us_socket_write(0, conn->socket, p, (int)total, 0);
-        sent = n > 0 ? (size_t)n : 0;
-    } else {
-        int n = us_socket_write2(0, conn->socket, a, (int)alen, b, (int)blen);
-        sent = n > 0 ? (size_t)n : 0;
-    }
-    if (sent >= total) return;
-    if (us_socket_is_closed(0, conn->socket)) return;
-    if (sent < alen) {
-        queue_out(conn, a + sent, alen - sent);
-        queue_out(conn, b, blen);
-    } else {
-        queue_out(conn, b + (sent - alen), blen - (sent - alen));
-    }
-}
-
-void http_conn_write(http_conn_t *conn, const char *a, size_t alen, const char *b, size_t blen) {
-    http_app_t *app = conn->app;
-    if (us_socket_is_closed(0, conn->socket) || us_socket_is_shut_down(0, conn->socket)) return;
-    if (app->corked == conn) {
-        size_t room = HTTP_CORK_BUFFER_SIZE - app->cork_len;
-        if (alen + blen <= room) {
-            memcpy(app->cork_buf + app->cork_len, a, alen);
-            if (blen) memcpy(app->cork_buf + app->cork_len + alen, b, blen);
-            app->cork_len += (uint32_t)(alen + blen);
-            return;
-        }
-        /* Does not fit: flush what is corked together with the new bytes. */
-        if (alen <= room) {
-            memcpy(app->cork_buf + app->cork_len, a, alen);
-            app->cork_len += (uint32_t)alen;
-            uint32_t n = app->cork_len;
-            app->cork_len = 0;
-            send_now(conn, app->cork_buf, n, b, blen);
-        } else {
-            uint32_t n = app->cork_len;
-            app->cork_len = 0;
-            send_now(conn, app->cork_buf, n, a, alen);
-            send_now(conn, b, blen, NULL, 0);
-        }
-        return;
-    }
-    if (app->corked == NULL && alen + blen <= HTTP_CORK_BUFFER_SIZE && alen && blen) {
-        /* Nobody is corked: join the pieces in the idle cork buffer, one send. */
-        memcpy(app->cork_buf, a, alen);
-        memcpy(app->cork_buf + alen, b, blen);
-        send_now(conn, app->cork_buf, alen + blen, NULL, 0);
-        return;
-    }
-    send_now(conn, a, alen, b, blen);
-}
-
-int http_conn_cork(http_conn_t *conn) {
-    http_app_t *app = conn->app;
-    if (app->corked == conn) return 0;
-    if (app->corked != NULL) {
-        /* Another connection holds the cork; an empty cork can be taken over. */
-        if (app->cork_len) return 0;
-    }
-    app->corked = conn;
-    app->cork_len = 0;
-    return 1;
-}
-
-void http_conn_uncork(http_conn_t *conn) {
-    http_app_t *app = conn->app;
-    if (app->corked != conn) return;
-    app->corked = NULL;
-    uint32_t n = app->cork_len;
-    app->cork_len = 0;
-    if (n && !us_socket_is_closed(0, conn->socket)) send_now(conn, app->cork_buf, n, NULL, 0);
-    if (conn->closing && !(conn->res_flags & HTTP_RES_PENDING)) http_conn_finish_close(conn);
-}
-
-/* Half-close once everything queued is out; the socket is closed when the
- * peer answers with FIN or after the linger timeout. */
-void http_conn_finish_close(http_conn_t *conn) {
-    conn->closing = 1;
-    if (us_socket_is_closed(0, conn->socket)) return;
-    if (conn->app->corked == conn) return;            /* uncork will come back here */
-    if (conn->out_len > conn->out_off) return;        /* on_writable will come back */
-    if (!us_socket_is_shut_down(0, conn->socket)) {
-        us_socket_shutdown(0, conn->socket);
-        us_socket_timeout(0, conn->socket, HTTP_LINGER_TIMEOUT_S);
-    }
-    if (conn->peer_ended) us_socket_close(0, conn->socket, 0, NULL);
 }
 
 /* ---- response head ------------------------------------------------------------------ */
 
-static int pending(http_conn_t *conn) {
-    return (conn->res_flags & HTTP_RES_PENDING) && !us_socket_is_closed(0, conn->socket);
+static int pending(const http_conn_t *conn) {
+    return (conn->res_flags & HTTP_RES_PENDING) && !sw_closed(&conn->sw);
 }
 
-int http_res_write_status(http_conn_t *conn, const char *status, size_t len) {
-    if (!pending(conn) || (conn->res_flags & HTTP_RES_HEAD_SENT)) return -1;
-    if (len > 512) len = 512;
-    /* The status text lives at the front of head_buf, headers after it. */
+static int staging_open(const http_conn_t *conn) {
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    return (conn->res_flags & HTTP_RES_HEAD_SENT) ? HTTP_RES_TOO_LATE : HTTP_RES_OK;
+}
+
+static int bodiless(const http_conn_t *conn) { return conn->status_code == 204 || conn->status_code == 304; }
+
+/* Status text at the front of head_buf; header lines follow it. */
+static int set_status_text(http_conn_t *conn, const char *text, size_t len) {
     size_t headers = conn->head_len - conn->status_len;
-    if (grow(&conn->head_buf, &conn->head_cap, len + headers) != 0) return -1;
+    if (grow(&conn->head_buf, &conn->head_cap, len + headers) != 0) return HTTP_RES_NOT_PENDING;
     if (headers) memmove(conn->head_buf + len, conn->head_buf + conn->status_len, headers);
-    if (len) memcpy(conn->head_buf, status, len);
+    memcpy(conn->head_buf, text, len);
+    if (conn->ctype_len) conn->ctype_off = (uint32_t)(conn->ctype_off + len - conn->status_len);
     conn->status_len = (uint16_t)len;
     conn->head_len = (uint32_t)(len + headers);
-    return 0;
+    return HTTP_RES_OK;
 }
 
 int http_res_write_status_code(http_conn_t *conn, int code) {
-    if (code < 100 || code > 999) return -2;
-    char tmp[64];
+    /* 1xx are interim (write_continue, upgrades), never a final status. */
+    if (code < 200 || code > 599) return HTTP_RES_BAD_STATUS;
+    int r = staging_open(conn);
+    if (r) return r;
     const char *reason = http_status_reason(code);
-    int n = snprintf(tmp, sizeof(tmp), "%d %s", code, reason ? reason : "");
-    if (!reason) n--; /* no trailing space when there is no reason phrase */
-    return http_res_write_status(conn, tmp, (size_t)n);
+    char tmp[64];
+    int n = snprintf(tmp, sizeof(tmp), "%d %s", code, reason ? reason : class_reason(code));
+    conn->status_code = (uint16_t)code;
+    return set_status_text(conn, tmp, (size_t)n);
 }
 
-int http_res_write_header(http_conn_t *conn, const char *name, size_t name_len,
-                          const char *value, size_t value_len) {
-    if (!pending(conn)) return -1;
-    if (conn->res_flags & HTTP_RES_HEAD_SENT) return -1;
+int http_res_write_status(http_conn_t *conn, const char *status, size_t len) {
+    /* "404", "404 Not Found", "299 Weird": three digits, then SP and a reason. */
+    if (len < 3 || len > 256) return HTTP_RES_BAD_STATUS;
+    for (int i = 0; i < 3; i++)
+        if (status[i] < '0' || status[i] > '9') return HTTP_RES_BAD_STATUS;
+    int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
+    if (len == 3 || (len == 4 && status[3] == ' ')) return http_res_write_status_code(conn, code);
+    if (status[3] != ' ') return HTTP_RES_BAD_STATUS;
+    for (size_t i = 4; i < len; i++) {
+        unsigned char c = (unsigned char)status[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return HTTP_RES_BAD_STATUS;
+    }
+    if (code < 200 || code > 599) return HTTP_RES_BAD_STATUS;
+    int r = staging_open(conn);
+    if (r) return r;
+    conn->status_code = (uint16_t)code;
+    return set_status_text(conn, status, len);
+}
+
+static int name_is(const char *name, size_t len, const char *lower) {
+    size_t n = strlen(lower);
+    return len == n && strncasecmp(name, lower, n) == 0;
+}
+
+/* The value is a comma-separated list containing token (case-insensitive). */
+static int list_has(const char *v, size_t len, const char *token) {
+    size_t tl = strlen(token), i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t start = i;
+        while (i < len && v[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+        if (end - start == tl && strncasecmp(v + start, token, tl) == 0) return 1;
+    }
+    return 0;
+}
+
+static int parse_length(const char *v, size_t len, uint64_t *out) {
+    while (len && (*v == ' ' || *v == '\t')) { v++; len--; }
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--;
+    if (!len || len > 19) return -1;
+    uint64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return -1;
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+static int append_header(http_conn_t *conn, const char *name, size_t name_len, const char *value,
+                         size_t value_len) {
     size_t need = conn->head_len + name_len + value_len + 4;
-    if (grow(&conn->head_buf, &conn->head_cap, need) != 0) return -1;
+    if (grow(&conn->head_buf, &conn->head_cap, need) != 0) return HTTP_RES_NOT_PENDING;
     char *p = conn->head_buf + conn->head_len;
     memcpy(p, name, name_len);
     p += name_len;
@@ -337,20 +276,72 @@ int http_res_write_header(http_conn_t *conn, const char *name, size_t name_len,
     *p++ = '\r';
     *p++ = '\n';
     conn->head_len = (uint32_t)need;
-    return 0;
+    return HTTP_RES_OK;
 }
+
+int http_res_write_header(http_conn_t *conn, const char *name, size_t name_len,
+                          const char *value, size_t value_len) {
+    int r = staging_open(conn);
+    if (r) return r;
+    if (name_is(name, name_len, "content-length")) {
+        /* Honoured as the body length and checked against the body. */
+        uint64_t n;
+        if (parse_length(value, value_len, &n) != 0) return HTTP_RES_BAD_FRAMING;
+        conn->res_length = n;
+        conn->res_flags |= HTTP_RES_HAS_LENGTH;
+        return HTTP_RES_OK;
+    }
+    if (name_is(name, name_len, "transfer-encoding")) {
+        /* We can frame with chunked; any other coding would need us to apply it. */
+        if (!list_has(value, value_len, "chunked") || value_len > 32) return HTTP_RES_BAD_FRAMING;
+        size_t i = 0;
+        while (i < value_len && (value[i] == ' ' || value[i] == '\t')) i++;
+        if (strncasecmp(value + i, "chunked", 7) != 0) return HTTP_RES_BAD_FRAMING;
+        conn->res_flags |= HTTP_RES_FORCE_CHUNKED;
+        return HTTP_RES_OK;
+    }
+    if (name_is(name, name_len, "connection")) {
+        /* Keep-alive is the engine's to decide; "close" is a request to end it. */
+        if (list_has(value, value_len, "close")) conn->res_flags |= HTTP_RES_USER_CLOSE;
+        return HTTP_RES_OK;
+    }
+    if (name_is(name, name_len, "content-type")) {
+        /* A later Content-Type replaces the earlier one. */
+        if (conn->ctype_len) {
+            memmove(conn->head_buf + conn->ctype_off, conn->head_buf + conn->ctype_off + conn->ctype_len,
+                    conn->head_len - conn->ctype_off - conn->ctype_len);
+            conn->head_len -= conn->ctype_len;
+            conn->ctype_len = 0;
+        }
+        uint32_t at = conn->head_len;
+        r = append_header(conn, name, name_len, value, value_len);
+        if (r == HTTP_RES_OK) {
+            conn->ctype_off = at;
+            conn->ctype_len = conn->head_len - at;
+        }
+        return r;
+    }
+    if (name_is(name, name_len, "date")) conn->res_flags |= HTTP_RES_USER_DATE;
+    return append_header(conn, name, name_len, value, value_len);
+}
+
+int http_res_has_content_type(const http_conn_t *conn) { return conn->ctype_len != 0; }
 
 int http_res_reset(http_conn_t *conn) {
-    if (!pending(conn) || (conn->res_flags & HTTP_RES_HEAD_SENT)) return -1;
+    int r = staging_open(conn);
+    if (r) return r;
     conn->head_len = 0;
     conn->status_len = 0;
-    return 0;
+    conn->ctype_len = 0;
+    conn->status_code = 200;
+    conn->res_length = 0;
+    conn->res_flags &= (uint16_t)~(HTTP_RES_HAS_LENGTH | HTTP_RES_FORCE_CHUNKED | HTTP_RES_USER_CLOSE |
+                                   HTTP_RES_USER_DATE);
+    return HTTP_RES_OK;
 }
 
-/* Framing decided by the caller: kind 0 = Content-Length: length,
- * 1 = Transfer-Encoding: chunked, 2 = body ends when the connection closes
- * (streaming to an HTTP/1.0 client). Builds the whole head into out. */
-static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length, int close_connection) {
+/* Builds the whole head into out (head_bound bytes). */
+static size_t build_head(http_conn_t *conn, char *out, enum framing framing, uint64_t length, int close) {
     http_app_t *app = conn->app;
     char *p = out;
     memcpy(p, "HTTP/1.1 ", 9);
@@ -369,22 +360,25 @@ static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length
         memcpy(p, conn->head_buf + conn->status_len, hl);
         p += hl;
     }
-    refresh_date(app);
-    memcpy(p, app->date_line, app->date_line_len);
-    p += app->date_line_len;
-    if (kind == 0) {
+    if (!(conn->res_flags & HTTP_RES_USER_DATE)) {
+        http_refresh_date(app);
+        memcpy(p, app->date_line, app->date_line_len);
+        p += app->date_line_len;
+    }
+    if (framing == FRAME_LENGTH) {
         memcpy(p, "Content-Length: ", 16);
         p += 16;
         p += put_u64(p, length);
         *p++ = '\r';
         *p++ = '\n';
-    } else if (kind == 1) {
+    } else if (framing == FRAME_CHUNKED) {
         memcpy(p, "Transfer-Encoding: chunked\r\n", 28);
         p += 28;
-    } else {
-        close_connection = 1;
+    } else if (framing == FRAME_CLOSE) {
+        close = 1;
     }
-    if (close_connection || !conn->keep_alive || conn->close_after) {
+    if (close || !conn->keep_alive || conn->close_after || app->draining ||
+        (conn->res_flags & HTTP_RES_USER_CLOSE)) {
         memcpy(p, "Connection: close\r\n", 19);
         p += 19;
         conn->close_after = 1;
@@ -398,98 +392,227 @@ static size_t build_head(http_conn_t *conn, char *out, int kind, uint64_t length
     return (size_t)(p - out);
 }
 
-static size_t head_bound(http_conn_t *conn) {
+static size_t head_bound(const http_conn_t *conn) {
     return 9 + (conn->status_len ? conn->status_len : 6) + 2 + (conn->head_len - conn->status_len) +
            sizeof(conn->app->date_line) + 48 + 28 + 26 + 2;
 }
 
 /* Assemble the head (on the stack when small) and write it with the body. */
-static void write_head_and(http_conn_t *conn, int kind, uint64_t length, int close_connection,
-                           const char *body, size_t body_len) {
+static int write_head_and(http_conn_t *conn, enum framing framing, uint64_t length, int close,
+                          const char *body, size_t body_len) {
     char stack[2048];
     size_t bound = head_bound(conn);
     char *head = bound <= sizeof(stack) ? stack : malloc(bound);
     if (!head) {
         http_conn_close(conn);
-        return;
+        return SW_CLOSED;
     }
-    size_t n = build_head(conn, head, kind, length, close_connection);
-    http_conn_write(conn, head, n, body, body_len);
+    size_t n = build_head(conn, head, framing, length, close);
+    int r = sw_write2(&conn->sw, head, n, body, body_len, conn->app->backpressure);
     if (head != stack) free(head);
     conn->head_len = 0;
     conn->status_len = 0;
+    conn->ctype_len = 0;
+    return r;
 }
 
-/* One piece of a streamed body: a chunk for HTTP/1.1, raw bytes for HTTP/1.0
- * (whose body ends when the connection closes). Caller holds the cork. */
-static void write_body_piece(http_conn_t *conn, const char *data, size_t len) {
-    if (!len || conn->is_head) return;
-    if (conn->version_minor == 0) {
-        http_conn_write(conn, data, len, NULL, 0);
+/* One piece of a streamed body, framed as the head said. */
+static int write_body_piece(http_conn_t *conn, const char *data, size_t len) {
+    if (!len || conn->is_head || bodiless(conn)) return sw_closed(&conn->sw) ? SW_CLOSED : SW_OK;
+    size_t limit = conn->app->backpressure;
+    conn->write_offset += len;
+    if (!(conn->res_flags & HTTP_RES_CHUNKED)) return sw_write(&conn->sw, data, len, limit);
+    char pre[32];
+    size_t pn = put_hex(pre, len);
+    pre[pn++] = '\r';
+    pre[pn++] = '\n';
+    int r = sw_write2(&conn->sw, pre, pn, data, len, limit);
+    if (r == SW_CLOSED) return r;
+    return sw_write(&conn->sw, "\r\n", 2, limit);
+}
+
+/* Choose the framing of a streamed response at its first piece. */
+static int start_stream(http_conn_t *conn, int close) {
+    enum framing framing;
+    if (bodiless(conn)) {
+        framing = FRAME_NONE;
+    } else if (conn->res_flags & HTTP_RES_HAS_LENGTH) {
+        framing = FRAME_LENGTH;
+        conn->res_flags |= HTTP_RES_IDENTITY;
+    } else if (conn->version_minor == 0) {
+        framing = FRAME_CLOSE;
+        conn->res_flags |= HTTP_RES_CLOSE_DELIMITED;
     } else {
-        char pre[32];
-        size_t pn = put_hex(pre, len);
-        pre[pn++] = '\r';
-        pre[pn++] = '\n';
-        http_conn_write(conn, pre, pn, data, len);
-        http_conn_write(conn, "\r\n", 2, NULL, 0);
+        framing = FRAME_CHUNKED;
+        conn->res_flags |= HTTP_RES_CHUNKED;
     }
-    conn->write_offset += len;
+    return write_head_and(conn, framing, conn->res_length, close, NULL, 0);
 }
 
-int http_res_end(http_conn_t *conn, const char *body, size_t len, int close_connection) {
-    if (!pending(conn)) return -1;
-    if (conn->res_flags & HTTP_RES_CHUNKED) {
+static int finish(http_conn_t *conn, int r) {
+    if (r == SW_CLOSED || sw_closed(&conn->sw)) return HTTP_RES_NOT_PENDING;
+    http_conn_response_done(conn);
+    return HTTP_RES_OK;
+}
+
+int http_res_end(http_conn_t *conn, const char *body, size_t len, int close) {
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    if (bodiless(conn)) len = 0; /* 204 and 304 carry no content (RFC 9110 §15.3.5, §15.4.5) */
+    if (conn->res_flags & HTTP_RES_HEAD_SENT) {
+        if ((conn->res_flags & HTTP_RES_IDENTITY) && !conn->is_head &&
+            conn->write_offset + len != conn->res_length)
+            return HTTP_RES_BAD_LENGTH;
+        if (close) conn->close_after = 1;
         /* Last piece and the terminating zero chunk leave in one send. */
-        int corked = http_conn_cork(conn);
-        write_body_piece(conn, body, len);
-        if (conn->version_minor == 0)
-            conn->close_after = 1;
-        else if (!conn->is_head)
-            http_conn_write(conn, "0\r\n\r\n", 5, NULL, 0);
-        if (close_connection) conn->close_after = 1;
-        http_conn_response_done(conn);
+        int corked = sw_cork(&conn->sw);
+        int r = write_body_piece(conn, body, len);
+        if (r != SW_CLOSED && (conn->res_flags & HTTP_RES_CHUNKED) && !conn->is_head)
+            r = sw_write(&conn->sw, "0\r\n\r\n", 5, conn->app->backpressure);
+        if (conn->res_flags & HTTP_RES_CLOSE_DELIMITED) conn->close_after = 1;
+        r = finish(conn, r);
         if (corked) http_conn_uncork(conn);
-        return 0;
+        return r;
     }
-    write_head_and(conn, 0, len, close_connection, conn->is_head ? NULL : body, conn->is_head ? 0 : len);
+    if ((conn->res_flags & HTTP_RES_FORCE_CHUNKED) && conn->version_minor == 1 && !bodiless(conn)) {
+        int corked = sw_cork(&conn->sw);
+        int r = start_stream(conn, close);
+        if (r != SW_CLOSED) r = write_body_piece(conn, body, len);
+        if (r != SW_CLOSED && !conn->is_head) r = sw_write(&conn->sw, "0\r\n\r\n", 5, conn->app->backpressure);
+        r = finish(conn, r);
+        if (corked) http_conn_uncork(conn);
+        return r;
+    }
+    uint64_t length = len;
+    if (conn->res_flags & HTTP_RES_HAS_LENGTH) {
+        /* HEAD reports the length of what GET would send; otherwise they must agree. */
+        if (!conn->is_head && !bodiless(conn) && conn->res_length != len) return HTTP_RES_BAD_LENGTH;
+        length = conn->res_length;
+    }
+    enum framing framing = FRAME_LENGTH;
+    if (bodiless(conn)) framing = (conn->status_code == 304 && (conn->res_flags & HTTP_RES_HAS_LENGTH))
+                                      ? FRAME_LENGTH : FRAME_NONE;
+    int send_body = !conn->is_head && !bodiless(conn);
+    int r = write_head_and(conn, framing, length, close, send_body ? body : NULL, send_body ? len : 0);
     conn->write_offset += len;
-    http_conn_response_done(conn);
-    return 0;
+    return finish(conn, r);
 }
 
-int http_res_end_without_body(http_conn_t *conn, uint64_t reported_length, int close_connection) {
-    if (!pending(conn)) return -1;
-    if (conn->res_flags & HTTP_RES_CHUNKED) return http_res_end(conn, NULL, 0, close_connection);
-    write_head_and(conn, 0, reported_length, close_connection, NULL, 0);
-    http_conn_response_done(conn);
-    return 0;
+int http_res_end_without_body(http_conn_t *conn, int close) {
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    if (conn->res_flags & HTTP_RES_HEAD_SENT) return http_res_end(conn, NULL, 0, close);
+    if ((conn->res_flags & HTTP_RES_HAS_LENGTH) && conn->res_length && !conn->is_head && !bodiless(conn))
+        return HTTP_RES_BAD_LENGTH;
+    return http_res_end(conn, NULL, 0, close);
 }
 
 int http_res_write(http_conn_t *conn, const char *data, size_t len) {
-    if (!pending(conn)) return -1;
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    if ((conn->res_flags & HTTP_RES_IDENTITY) && conn->write_offset + len > conn->res_length)
+        return HTTP_RES_BAD_LENGTH;
+    if (!(conn->res_flags & HTTP_RES_HEAD_SENT) && (conn->res_flags & HTTP_RES_HAS_LENGTH) &&
+        len > conn->res_length)
+        return HTTP_RES_BAD_LENGTH;
     /* Head (first time) and the piece leave in one send. */
-    int corked = http_conn_cork(conn);
-    if (!(conn->res_flags & HTTP_RES_HEAD_SENT)) {
-        conn->res_flags |= HTTP_RES_CHUNKED;
-        write_head_and(conn, conn->version_minor == 0 ? 2 : 1, 0, 0, NULL, 0);
-    }
-    write_body_piece(conn, data, len);
+    int corked = sw_cork(&conn->sw);
+    int r = SW_OK;
+    if (!(conn->res_flags & HTTP_RES_HEAD_SENT)) r = start_stream(conn, 0);
+    if (r != SW_CLOSED) r = write_body_piece(conn, data, len);
     if (corked) http_conn_uncork(conn);
-    return 0;
+    if (r == SW_CLOSED || sw_closed(&conn->sw)) return HTTP_RES_NOT_PENDING;
+    if (sw_buffered(&conn->sw) > conn->app->backpressure) {
+        /* The client is slow: it gets the progress deadline, not forever. */
+        return HTTP_RES_BACKPRESSURE;
+    }
+    return HTTP_RES_OK;
+}
+
+int http_res_try_end(http_conn_t *conn, const char *data, size_t len, uint64_t total_size, int close,
+                     size_t *accepted) {
+    *accepted = 0;
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    if (conn->res_flags & (HTTP_RES_CHUNKED | HTTP_RES_CLOSE_DELIMITED)) {
+        /* Already streaming without a length: this is the last piece. */
+        int r = http_res_end(conn, data, len, close);
+        if (r < 0) return r;
+        *accepted = len;
+        return HTTP_TRY_OK | HTTP_TRY_DONE;
+    }
+    if (!(conn->res_flags & HTTP_RES_HEAD_SENT)) {
+        if (!total_size) total_size = len;
+        if ((conn->res_flags & HTTP_RES_HAS_LENGTH) && conn->res_length != total_size) return HTTP_RES_BAD_LENGTH;
+        if (len > total_size) return HTTP_RES_BAD_LENGTH;
+        conn->res_length = total_size;
+        conn->res_flags |= HTTP_RES_HAS_LENGTH;
+        if (close) conn->res_flags |= HTTP_RES_USER_CLOSE;
+        /* The head is always taken (corked or queued); the body only as far as
+         * the socket takes it now. */
+        int corked = sw_cork(&conn->sw);
+        int r = start_stream(conn, close);
+        if (r == SW_CLOSED) {
+            if (corked) http_conn_uncork(conn);
+            return HTTP_RES_NOT_PENDING;
+        }
+        size_t n = (conn->is_head || bodiless(conn)) ? len : sw_write_optional(&conn->sw, data, len);
+        if (corked) http_conn_uncork(conn);
+        *accepted = n;
+    } else {
+        if (conn->write_offset + len > conn->res_length) return HTTP_RES_BAD_LENGTH;
+        *accepted = (conn->is_head || bodiless(conn)) ? len : sw_write_optional(&conn->sw, data, len);
+    }
+    if (sw_closed(&conn->sw)) return HTTP_RES_NOT_PENDING;
+    conn->write_offset += *accepted;
+    int bits = *accepted == len ? HTTP_TRY_OK : 0;
+    if (conn->write_offset >= conn->res_length) {
+        if (close) conn->close_after = 1;
+        http_conn_response_done(conn);
+        return bits | HTTP_TRY_DONE;
+    }
+    /* Until the client takes more, the idle timeout runs. */
+    sw_timeout(&conn->sw, bits ? 0 : conn->app->idle_timeout);
+    return bits;
+}
+
+int http_res_write_continue(http_conn_t *conn) {
+    int r = staging_open(conn);
+    if (r) return r;
+    conn->res_flags &= (uint16_t)~HTTP_RES_EXPECT;
+    if (conn->version_minor == 0) return HTTP_RES_OK; /* HTTP/1.0 has no interim responses */
+    r = sw_write(&conn->sw, "HTTP/1.1 100 Continue\r\n\r\n", 25, conn->app->backpressure);
+    return r == SW_CLOSED ? HTTP_RES_NOT_PENDING : HTTP_RES_OK;
+}
+
+int http_res_on_writable(http_conn_t *conn, int on) {
+    if (!pending(conn)) return HTTP_RES_NOT_PENDING;
+    if (on) conn->res_flags |= HTTP_RES_WANTS_WRITABLE;
+    else conn->res_flags &= (uint16_t)~HTTP_RES_WANTS_WRITABLE;
+    return HTTP_RES_OK;
 }
 
 void http_res_want_body(http_conn_t *conn) {
     if (!pending(conn) || (conn->res_flags & HTTP_RES_WANTS_BODY)) return;
     conn->res_flags |= HTTP_RES_WANTS_BODY;
+    /* The client waits for our go-ahead before it sends the body. */
+    if ((conn->res_flags & HTTP_RES_EXPECT) && !(conn->res_flags & HTTP_RES_HEAD_SENT)) http_res_write_continue(conn);
     /* Body bytes held while nobody asked for them are delivered now, and
      * reading resumes; the body must then keep coming. */
-    if (conn->body_state && !conn->closing) us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+    if (conn->body_state && !conn->closing) sw_timeout(&conn->sw, conn->app->idle_timeout);
     if (conn->in_len || conn->paused) http_app_schedule_resume(conn);
 }
 
-void http_conn_close(http_conn_t *conn) {
-    if (!us_socket_is_closed(0, conn->socket)) us_socket_close(0, conn->socket, 0, NULL);
+uint64_t http_res_write_offset(const http_conn_t *conn) { return conn->write_offset; }
+
+void http_res_set_write_offset(http_conn_t *conn, uint64_t offset) { conn->write_offset = offset; }
+
+size_t http_res_buffered(const http_conn_t *conn) { return sw_buffered(&conn->sw); }
+
+/* ---- closing ------------------------------------------------------------------------ */
+
+/* Half-close once everything queued is out; the socket is closed when the
+ * peer answers with FIN or after the linger timeout. */
+void http_conn_finish_close(http_conn_t *conn) {
+    conn->closing = 1;
+    if (sw_closed(&conn->sw)) return;
+    sw_shutdown(&conn->sw, HTTP_LINGER_TIMEOUT_S);
 }
 
 /* Canned answer to a request we refuse to process; the connection closes after it. */
@@ -502,7 +625,7 @@ void http_send_error(http_conn_t *conn, int status) {
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/plain\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
                      status, reason, rl, reason);
-    if (n > 0) http_conn_write(conn, buf, (size_t)n, NULL, 0);
+    if (n > 0) sw_write(&conn->sw, buf, (size_t)n, SIZE_MAX);
     conn->close_after = 1;
     http_conn_finish_close(conn);
 }

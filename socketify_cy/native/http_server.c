@@ -2,25 +2,23 @@
  * HTTP connection engine: turns a uSockets context into an HTTP/1.x server.
  * Owns the per-connection state machine (head, body, held pipelined input),
  * keep-alive and the slow-client timeouts. Parsing is http_parser.c's job,
- * putting bytes on the wire http_response.c's.
+ * the response http_response.c's, and putting bytes on the wire
+ * socket_writer.c's.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_server.h"
+#include "http_conn.h"
+#include "http_response.h"
 
-/* Throughput floor for request bodies: 160 KiB per timeout period. */
-#define HTTP_BODY_PROGRESS_BYTES (16 * 1024 * HTTP_IDLE_TIMEOUT_S)
-
-static http_app_t *app_of_socket(struct us_socket_t *s) {
-    return *(http_app_t **)us_socket_context_ext(0, us_socket_context(0, s));
+static http_app_t *app_of_socket(int ssl, struct us_socket_t *s) {
+    return *(http_app_t **)us_socket_context_ext(ssl, us_socket_context(ssl, s));
 }
 
-/* A pending handler has asked for the request body (on_data). */
-static int body_wanted(const http_conn_t *conn) {
-    return conn->body_state && (conn->res_flags & HTTP_RES_PENDING) && (conn->res_flags & HTTP_RES_WANTS_BODY);
-}
+/* Throughput floor for request bodies: 16 KiB/s, checked per timeout period. */
+static uint64_t body_progress_bytes(const http_app_t *app) { return (uint64_t)16 * 1024 * app->idle_timeout; }
 
 /* A pending handler has not asked for the body yet (it may after an await):
  * the body is kept, unread, until it asks or answers. Nothing is dropped. */
@@ -28,12 +26,11 @@ static int body_on_hold(const http_conn_t *conn) {
     return conn->body_state && (conn->res_flags & HTTP_RES_PENDING) && !(conn->res_flags & HTTP_RES_WANTS_BODY);
 }
 
-static int congested(const http_conn_t *conn) {
-    return conn->out_len - conn->out_off > HTTP_BACKPRESSURE_PAUSE;
-}
+/* The client leaves so much of our output unread that we stop reading its requests. */
+static int congested(const http_conn_t *conn) { return sw_buffered(&conn->sw) > HTTP_READ_PAUSE_BYTES; }
 
 static void set_reading(http_conn_t *conn, int on) {
-    struct us_poll_t *p = (struct us_poll_t *)conn->socket;
+    struct us_poll_t *p = (struct us_poll_t *)conn->sw.socket;
     int events = us_poll_events(p);
     int want = on ? (events | LIBUS_SOCKET_READABLE) : (events & ~LIBUS_SOCKET_READABLE);
     if (want != events) us_poll_change(p, conn->app->loop, want);
@@ -43,6 +40,7 @@ static void set_reading(http_conn_t *conn, int on) {
 static int hold_input(http_conn_t *conn, const char *data, size_t len) {
     if (!len) return 0;
     size_t need = (size_t)conn->in_len + len;
+    if (need > UINT32_MAX / 2) return -1;
     if (need > conn->in_cap) {
         size_t n = conn->in_cap ? conn->in_cap : 1024;
         while (n < need) n *= 2;
@@ -56,13 +54,20 @@ static int hold_input(http_conn_t *conn, const char *data, size_t len) {
     return 0;
 }
 
+static void free_input(http_conn_t *conn) {
+    free(conn->in_buf);
+    conn->in_buf = NULL;
+    conn->in_len = conn->in_cap = 0;
+    conn->head_checked = conn->head_parsed = 0;
+}
+
 static void deliver_body(http_conn_t *conn, const char *data, size_t len, int is_last) {
     http_app_t *app = conn->app;
     conn->body_seen += len;
     conn->body_since_timer += len;
-    if (conn->body_since_timer >= HTTP_BODY_PROGRESS_BYTES) {
+    if (conn->body_since_timer >= body_progress_bytes(app)) {
         conn->body_since_timer = 0;
-        if (!conn->closing) us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+        if (!conn->closing) sw_timeout(&conn->sw, app->idle_timeout);
     }
     if ((conn->res_flags & (HTTP_RES_PENDING | HTTP_RES_WANTS_BODY)) ==
             (HTTP_RES_PENDING | HTTP_RES_WANTS_BODY) && conn->res_user)
@@ -70,24 +75,24 @@ static void deliver_body(http_conn_t *conn, const char *data, size_t len, int is
 }
 
 static void body_finished(http_conn_t *conn) {
-    conn->body_state = 0;
-    if (us_socket_is_closed(0, conn->socket) || conn->closing) return;
+    conn->body_state = HTTP_BODY_DONE;
+    if (sw_closed(&conn->sw) || conn->closing) return;
     /* Waiting for the next head (or for a handler that answers later, which
      * has no deadline: it promised an answer or an abort). */
-    us_socket_timeout(0, conn->socket, (conn->res_flags & HTTP_RES_PENDING) ? 0 : HTTP_IDLE_TIMEOUT_S);
+    sw_timeout(&conn->sw, (conn->res_flags & HTTP_RES_PENDING) ? 0 : conn->app->idle_timeout);
 }
 
 static void enter_binding(http_app_t *app) {
     if (!app->entered) {
         app->entered = 1;
-        app->callbacks.enter(app);
+        app->callbacks.enter(app->user);
     }
 }
 
 static void leave_binding(http_app_t *app) {
     if (app->entered) {
         app->entered = 0;
-        app->callbacks.leave(app);
+        app->callbacks.leave(app->user);
     }
 }
 
@@ -102,40 +107,43 @@ static void send_default_404(http_conn_t *conn) {
 
 static void start_request(http_conn_t *conn, http_request_t *req) {
     http_app_t *app = conn->app;
-    conn->keep_alive = req->keep_alive;
+    conn->keep_alive = req->keep_alive && !app->draining;
     conn->version_minor = req->version_minor;
     conn->is_head = req->is_head;
     conn->res_flags = HTTP_RES_PENDING;
+    conn->status_code = 200;
     conn->write_offset = 0;
+    conn->res_length = 0;
     conn->body_seen = 0;
     conn->body_since_timer = 0;
     conn->head_len = 0;
     conn->status_len = 0;
+    conn->ctype_len = 0;
     if (req->body_kind == HTTP_BODY_LENGTH && req->content_length) {
-        conn->body_state = 1;
+        conn->body_state = HTTP_BODY_BY_LENGTH;
         conn->body_remaining = req->content_length;
     } else if (req->body_kind == HTTP_BODY_CHUNKED) {
-        conn->body_state = 2;
+        conn->body_state = HTTP_BODY_BY_CHUNKS;
         http_chunked_init(&conn->chunked);
     } else {
-        conn->body_state = 0;
+        conn->body_state = HTTP_BODY_DONE;
     }
     if (app->max_body_size && req->body_kind == HTTP_BODY_LENGTH && req->content_length > app->max_body_size) {
         conn->res_flags = 0;
-        conn->body_state = 0;
+        conn->body_state = HTTP_BODY_DONE;
         http_send_error(conn, 413);
         return;
     }
+    /* 100 Continue waits until the handler asks for the body. */
+    if (req->expect_continue && req->version_minor == 1 && conn->body_state) conn->res_flags |= HTTP_RES_EXPECT;
     /* The handler owns the connection now: no deadline while it works. */
-    us_socket_timeout(0, conn->socket, 0);
-    if (req->expect_continue && req->version_minor == 1 && conn->body_state)
-        http_conn_write(conn, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0);
+    sw_timeout(&conn->sw, 0);
     enter_binding(app);
     int handled = app->callbacks.on_request(app->user, conn, req);
-    if (us_socket_is_closed(0, conn->socket)) return;
+    if (sw_closed(&conn->sw)) return;
     if (!handled) send_default_404(conn);
-    if (body_wanted(conn) && !conn->closing)
-        us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S); /* the body must keep coming */
+    if (http_body_wanted(conn) && !conn->closing)
+        sw_timeout(&conn->sw, app->idle_timeout); /* the body must keep coming */
 }
 
 /* The pending response can no longer be sent: tell the binding, once. */
@@ -155,30 +163,43 @@ static void abort_response(http_conn_t *conn) {
 static void refuse_body(http_conn_t *conn, int status) {
     int unsent = (conn->res_flags & HTTP_RES_PENDING) && !(conn->res_flags & HTTP_RES_HEAD_SENT);
     abort_response(conn);
-    conn->body_state = 0;
-    if (us_socket_is_closed(0, conn->socket)) return;
+    conn->body_state = HTTP_BODY_DONE;
+    if (sw_closed(&conn->sw)) return;
     if (unsent) {
         conn->head_len = conn->status_len = 0;
+        conn->ctype_len = 0;
         http_send_error(conn, status);
     } else {
         http_conn_close(conn);
     }
 }
 
+/* A partial head held in in_buf is parsed again only when a terminator may
+ * have arrived or it has doubled since the last parse: a head trickling in
+ * byte by byte costs linear, not quadratic, time. */
+static int head_worth_parsing(http_conn_t *conn, const char *buf, size_t avail) {
+    if (!conn->head_checked || conn->head_checked > avail) return 1;
+    if (avail >= conn->app->max_head_size || avail >= 2 * (size_t)conn->head_parsed) return 1;
+    size_t from = conn->head_checked >= 3 ? conn->head_checked - 3 : 0;
+    if (memmem(buf + from, avail - from, "\r\n\r\n", 4)) return 1;
+    conn->head_checked = (uint32_t)avail;
+    return 0;
+}
+
 /* Run the state machine over buf. Returns how many bytes were used; the rest
  * (a partial head, or requests that must wait for a pending response) is the
  * caller's to keep. */
-static size_t process(http_conn_t *conn, char *buf, size_t len) {
+static size_t process(http_conn_t *conn, char *buf, size_t len, int held) {
     http_app_t *app = conn->app;
     size_t off = 0;
     conn->processing = 1;
     while (off < len) {
-        if (us_socket_is_closed(0, conn->socket) || conn->closing) {
+        if (sw_closed(&conn->sw) || conn->closing) {
             off = len; /* a closing connection reads nothing more */
             break;
         }
         if (body_on_hold(conn)) break;
-        if (conn->body_state == 1) {
+        if (conn->body_state == HTTP_BODY_BY_LENGTH) {
             size_t n = len - off;
             if (n > conn->body_remaining) n = (size_t)conn->body_remaining;
             conn->body_remaining -= n;
@@ -187,7 +208,7 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
             if (conn->body_remaining == 0) body_finished(conn);
             continue;
         }
-        if (conn->body_state == 2) {
+        if (conn->body_state == HTTP_BODY_BY_CHUNKS) {
             size_t used = 0, out_len = 0;
             const char *out = NULL;
             int r = http_chunked_decode(&conn->chunked, buf + off, len - off, &used, &out, &out_len);
@@ -210,9 +231,15 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
         /* Responses go out in request order: the next request waits, and so
          * does every request while the client leaves our output unread. */
         if ((conn->res_flags & HTTP_RES_PENDING) || congested(conn)) break;
+        if (held && off == 0 && !head_worth_parsing(conn, buf, len)) break;
         size_t consumed = 0;
         int r = http_parse_head(buf + off, len - off, app->max_head_size, &app->request, &consumed);
-        if (r == HTTP_PARSE_INCOMPLETE) break;
+        if (r == HTTP_PARSE_INCOMPLETE) {
+            /* What is left becomes the start of in_buf. */
+            conn->head_checked = conn->head_parsed = (uint32_t)(len - off);
+            break;
+        }
+        conn->head_checked = conn->head_parsed = 0;
         if (r < 0) {
             http_send_error(conn, -r);
             off = len;
@@ -228,11 +255,15 @@ static size_t process(http_conn_t *conn, char *buf, size_t len) {
 /* Process what was held in in_buf, keep what is still not processable. */
 static void process_held(http_conn_t *conn) {
     if (!conn->in_len) return;
-    size_t used = process(conn, conn->in_buf, conn->in_len);
-    if (us_socket_is_closed(0, conn->socket)) return;
+    size_t used = process(conn, conn->in_buf, conn->in_len, 1);
+    if (sw_closed(&conn->sw)) {
+        /* on_close left the buffer to us: the handlers were reading from it. */
+        free_input(conn);
+        return;
+    }
     if (used >= conn->in_len) {
         conn->in_len = 0;
-    } else {
+    } else if (used) {
         memmove(conn->in_buf, conn->in_buf + used, conn->in_len - used);
         conn->in_len -= (uint32_t)used;
     }
@@ -241,15 +272,13 @@ static void process_held(http_conn_t *conn) {
 /* After input was handled: stop reading while requests wait for an answer,
  * and finish a connection whose peer has stopped sending. */
 static void settle(http_conn_t *conn) {
-    if (us_socket_is_closed(0, conn->socket)) return;
-    /* Stop reading while requests wait for an earlier answer, or while the
-     * client is not reading what we already owe it. */
-    int waiting = ((conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !body_wanted(conn)) ||
-                  congested(conn);
-    if (waiting && !conn->paused && !conn->peer_ended) set_reading(conn, 0);
-    else if (!waiting && conn->paused && !conn->peer_ended && !conn->closing) set_reading(conn, 1);
-    if (conn->peer_ended && !(conn->res_flags & HTTP_RES_PENDING) && !congested(conn) && !conn->in_len)
-        http_conn_finish_close(conn);
+    if (sw_closed(&conn->sw)) return;
+    int waiting = ((conn->res_flags & HTTP_RES_PENDING) && conn->in_len && !http_body_wanted(conn)) ||
+                  congested(conn) || (conn->res_flags & HTTP_RES_USER_PAUSED);
+    int ended = conn->sw.peer_ended;
+    if (waiting && !conn->paused && !ended) set_reading(conn, 0);
+    else if (!waiting && conn->paused && !ended && !conn->closing) set_reading(conn, 1);
+    if (ended && !(conn->res_flags & HTTP_RES_PENDING)) http_conn_finish_close(conn);
 }
 
 static void process_resumes(http_app_t *app) {
@@ -258,11 +287,11 @@ static void process_resumes(http_app_t *app) {
         app->resume_head = conn->resume_next;
         conn->resume_next = NULL;
         conn->in_resume_list = 0;
-        int corked = http_conn_cork(conn);
+        int corked = sw_cork(&conn->sw);
         process_held(conn);
         settle(conn);
         leave_binding(app);
-        if (corked) http_conn_uncork(conn);
+        if (corked) sw_uncork(&conn->sw);
     }
 }
 
@@ -286,30 +315,40 @@ static void unlink_resume(http_conn_t *conn) {
 }
 
 void http_conn_response_done(http_conn_t *conn) {
+    int expect_unread = (conn->res_flags & HTTP_RES_EXPECT) != 0;
     conn->res_flags = 0;
     conn->res_user = NULL;
     conn->head_len = 0;
     conn->status_len = 0;
-    if (us_socket_is_closed(0, conn->socket)) return;
+    conn->ctype_len = 0;
+    if (sw_closed(&conn->sw)) return;
+    if (expect_unread) {
+        /* The client waits for 100 Continue before sending the body we never
+         * asked for: it may never come, so this connection cannot go on. */
+        conn->close_after = 1;
+    }
     if (conn->close_after) {
         http_conn_finish_close(conn);
         return;
     }
     /* Keep-alive idle deadline, or, while the rest of an unread body is
      * skipped, the body deadline (re-armed as it keeps coming). */
-    us_socket_timeout(0, conn->socket, HTTP_IDLE_TIMEOUT_S);
+    sw_timeout(&conn->sw, conn->app->idle_timeout);
     conn->body_since_timer = 0;
-    if (conn->in_len || conn->paused || conn->peer_ended) http_app_schedule_resume(conn);
+    if (conn->in_len || conn->paused || conn->sw.peer_ended) http_app_schedule_resume(conn);
 }
 
 /* ---- uSockets callbacks ------------------------------------------------------------- */
 
-static struct us_socket_t *on_open(struct us_socket_t *s, int is_client, char *ip, int ip_length) {
-    (void)is_client;
-    http_app_t *app = app_of_socket(s);
-    http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
+static http_conn_t *conn_of(int ssl, struct us_socket_t *s) { return (http_conn_t *)us_socket_ext(ssl, s); }
+
+static struct us_socket_t *on_open(int ssl, struct us_socket_t *s, char *ip, int ip_length) {
+    http_app_t *app = app_of_socket(ssl, s);
+    http_conn_t *conn = conn_of(ssl, s);
     memset(conn, 0, sizeof(*conn));
-    conn->socket = s;
+    sw_conn_init(&conn->sw, s, ssl, sw_loop_of(app->loop));
+    conn->sw.progress_timeout = app->idle_timeout;
+    conn->sw.linger_timeout = HTTP_LINGER_TIMEOUT_S;
     conn->app = app;
     conn->keep_alive = 1;
     if (ip && (ip_length == 4 || ip_length == 16)) {
@@ -320,47 +359,50 @@ static struct us_socket_t *on_open(struct us_socket_t *s, int is_client, char *i
     conn->next = app->conns;
     if (app->conns) app->conns->prev = conn;
     app->conns = conn;
-    if (app->draining) {
-        /* Accepted before the listener closed: serve one request, no keep-alive. */
-        conn->close_after = 1;
-    }
+    /* Accepted before the listener closed: serve one request, no keep-alive. */
+    if (app->draining) conn->close_after = 1;
     /* The first request head must arrive within the idle timeout. */
-    us_socket_timeout(0, s, HTTP_IDLE_TIMEOUT_S);
+    sw_timeout(&conn->sw, app->idle_timeout);
     return s;
 }
 
-static struct us_socket_t *on_data(struct us_socket_t *s, char *data, int length) {
-    http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
+static struct us_socket_t *on_data(int ssl, struct us_socket_t *s, char *data, int length) {
+    http_conn_t *conn = conn_of(ssl, s);
+    http_app_t *app = conn->app;
     if (conn->closing || length <= 0) return s;
-    int corked = http_conn_cork(conn);
+    int corked = sw_cork(&conn->sw);
     if (conn->in_len) {
         if (hold_input(conn, data, (size_t)length) != 0) {
             http_conn_close(conn);
             return s;
         }
         process_held(conn);
-        if (us_socket_is_closed(0, s)) {
-            leave_binding(conn->app);
-            return s;
-        }
     } else {
-        size_t used = process(conn, data, (size_t)length);
-        if (!us_socket_is_closed(0, s) && used < (size_t)length &&
+        size_t used = process(conn, data, (size_t)length, 0);
+        if (!sw_closed(&conn->sw) && used < (size_t)length &&
             hold_input(conn, data + used, (size_t)length - used) != 0) {
-            leave_binding(conn->app);
+            leave_binding(app);
             http_conn_close(conn);
             return s;
         }
     }
     settle(conn);
-    leave_binding(conn->app);
-    if (corked) http_conn_uncork(conn);
+    leave_binding(app);
+    if (corked) sw_uncork(&conn->sw);
     return s;
 }
 
-static struct us_socket_t *on_writable(struct us_socket_t *s) {
-    http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
-    int empty = http_conn_drain(conn);
+static struct us_socket_t *on_writable(int ssl, struct us_socket_t *s) {
+    http_conn_t *conn = conn_of(ssl, s);
+    http_app_t *app = conn->app;
+    int empty = sw_drain(&conn->sw);
+    if (sw_closed(&conn->sw)) return s;
+    if (empty && (conn->res_flags & (HTTP_RES_PENDING | HTTP_RES_WANTS_WRITABLE)) ==
+                     (HTTP_RES_PENDING | HTTP_RES_WANTS_WRITABLE) && conn->res_user) {
+        /* The handler streams at the client's pace: its turn to write. */
+        app->callbacks.on_writable(app->user, conn, conn->res_user, conn->write_offset);
+        if (sw_closed(&conn->sw)) return s;
+    }
     if (empty && conn->closing && !(conn->res_flags & HTTP_RES_PENDING)) {
         http_conn_finish_close(conn);
     } else if (conn->paused && !congested(conn) && !conn->closing) {
@@ -370,43 +412,41 @@ static struct us_socket_t *on_writable(struct us_socket_t *s) {
     return s;
 }
 
-static struct us_socket_t *on_end(struct us_socket_t *s) {
-    http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
-    conn->peer_ended = 1;
-    /* A client that half-closes after its request still gets its answer. */
-    if (conn->closing || !(conn->res_flags & HTTP_RES_PENDING)) {
-        if (conn->out_len > conn->out_off) {
-            http_conn_finish_close(conn);
-            return s;
-        }
-        return us_socket_close(0, s, 0, NULL);
+static struct us_socket_t *on_end(int ssl, struct us_socket_t *s) {
+    http_conn_t *conn = conn_of(ssl, s);
+    conn->sw.peer_ended = 1;
+    /* HTTP has no half-close: a client that stops sending while its answer is
+     * pending is gone as far as the handler is concerned (the handler learns
+     * it through on_aborted), and requests it left unanswered are dropped. A
+     * complete response still queued is delivered before our FIN. */
+    if (conn->res_flags & HTTP_RES_PENDING) return us_socket_close(ssl, s, 0, NULL);
+    if (sw_buffered(&conn->sw) || conn->closing) {
+        http_conn_finish_close(conn);
+        return s;
     }
-    return s;
+    return us_socket_close(ssl, s, 0, NULL);
 }
 
-static struct us_socket_t *on_timeout(struct us_socket_t *s) {
-    /* Slow head, slow body, idle keep-alive, or a peer that never closes
-     * after our FIN: all end the same way. */
-    return us_socket_close(0, s, 0, NULL);
+static struct us_socket_t *on_timeout(int ssl, struct us_socket_t *s) {
+    /* Slow head, slow body, idle keep-alive, a client that stopped taking our
+     * output, or a peer that never closes after our FIN: all end the same way. */
+    return us_socket_close(ssl, s, 0, NULL);
 }
 
-static struct us_socket_t *on_close(struct us_socket_t *s, int code, void *reason) {
+static struct us_socket_t *on_close(int ssl, struct us_socket_t *s, int code, void *reason) {
     (void)code;
     (void)reason;
-    http_conn_t *conn = (http_conn_t *)us_socket_ext(0, s);
+    http_conn_t *conn = conn_of(ssl, s);
     http_app_t *app = conn->app;
     abort_response(conn);
     unlink_resume(conn);
-    if (app->corked == conn) {
-        app->corked = NULL;
-        app->cork_len = 0;
-    }
-    free(conn->in_buf);
+    sw_conn_release(&conn->sw);
+    /* A handler running from in_buf still reads the request from it: the
+     * parse loop frees it when it returns. */
+    if (!conn->processing) free_input(conn);
     free(conn->head_buf);
-    free(conn->out_buf);
-    conn->in_buf = conn->head_buf = conn->out_buf = NULL;
-    conn->in_len = conn->in_cap = conn->head_len = conn->head_cap = 0;
-    conn->out_len = conn->out_cap = conn->out_off = 0;
+    conn->head_buf = NULL;
+    conn->head_len = conn->head_cap = 0;
     app->num_connections--;
     if (conn->prev) conn->prev->next = conn->next;
     else if (app->conns == conn) app->conns = conn->next;
@@ -415,6 +455,34 @@ static struct us_socket_t *on_close(struct us_socket_t *s, int code, void *reaso
     return s;
 }
 
+/* uSockets hands callbacks no ssl flag: each kind of context gets its own
+ * thin set, so the engine knows where the ext memory starts. */
+#define HTTP_SOCKET_CALLBACKS(KIND, SSL)                                                            \
+    static struct us_socket_t *on_open_##KIND(struct us_socket_t *s, int is_client, char *ip, int n) { \
+        (void)is_client;                                                                          \
+        return on_open(SSL, s, ip, n);                                                            \
+    }                                                                                             \
+    static struct us_socket_t *on_data_##KIND(struct us_socket_t *s, char *d, int n) {            \
+        return on_data(SSL, s, d, n);                                                             \
+    }                                                                                             \
+    static struct us_socket_t *on_writable_##KIND(struct us_socket_t *s) { return on_writable(SSL, s); } \
+    static struct us_socket_t *on_end_##KIND(struct us_socket_t *s) { return on_end(SSL, s); }    \
+    static struct us_socket_t *on_timeout_##KIND(struct us_socket_t *s) { return on_timeout(SSL, s); } \
+    static struct us_socket_t *on_close_##KIND(struct us_socket_t *s, int code, void *reason) {   \
+        return on_close(SSL, s, code, reason);                                                    \
+    }                                                                                             \
+    static void register_##KIND(struct us_socket_context_t *ctx) {                                \
+        us_socket_context_on_open(SSL, ctx, on_open_##KIND);                                      \
+        us_socket_context_on_data(SSL, ctx, on_data_##KIND);                                      \
+        us_socket_context_on_writable(SSL, ctx, on_writable_##KIND);                              \
+        us_socket_context_on_end(SSL, ctx, on_end_##KIND);                                        \
+        us_socket_context_on_timeout(SSL, ctx, on_timeout_##KIND);                                \
+        us_socket_context_on_close(SSL, ctx, on_close_##KIND);                                    \
+    }
+
+HTTP_SOCKET_CALLBACKS(tcp, 0)
+HTTP_SOCKET_CALLBACKS(tls, 1)
+
 static void on_wakeup(struct us_loop_t *loop) {
     /* The wakeup only makes an iteration happen: held requests are resumed
      * in its post phase (on_post), the one place that does it. */
@@ -422,80 +490,114 @@ static void on_wakeup(struct us_loop_t *loop) {
 }
 
 static void on_pre(struct us_loop_t *loop) {
-    http_app_t *app = *(http_app_t **)us_loop_ext(loop);
+    http_app_t *app = sw_loop_of(loop)->user;
     app->in_iteration = 1;
     app->date_fresh = 0;
 }
 
 static void on_post(struct us_loop_t *loop) {
-    http_app_t *app = *(http_app_t **)us_loop_ext(loop);
+    http_app_t *app = sw_loop_of(loop)->user;
     process_resumes(app);
     app->in_iteration = 0;
 }
 
+/* ---- connection accessors ---------------------------------------------------------- */
+
+void http_res_bind(http_conn_t *conn, void *res_user) { conn->res_user = res_user; }
+
+int http_conn_body_pending(const http_conn_t *conn) { return conn->body_state != HTTP_BODY_DONE; }
+
+int http_conn_ip(const http_conn_t *conn, uint8_t *out) {
+    memcpy(out, conn->ip, conn->ip_len);
+    return conn->ip_len;
+}
+
+int http_conn_proxied_ip(const http_conn_t *conn, uint8_t *out, int *port) {
+    memcpy(out, conn->proxied_ip, conn->proxied_ip_len);
+    *port = conn->proxied_port;
+    return conn->proxied_ip_len;
+}
+
+void http_conn_close(http_conn_t *conn) { sw_close(&conn->sw); }
+
+int http_conn_cork(http_conn_t *conn) { return sw_cork(&conn->sw); }
+
+void http_conn_uncork(http_conn_t *conn) {
+    sw_uncork(&conn->sw);
+    if (!sw_closed(&conn->sw) && conn->closing && !(conn->res_flags & HTTP_RES_PENDING))
+        http_conn_finish_close(conn);
+}
+
+struct us_socket_t *http_conn_socket(http_conn_t *conn) { return conn->sw.socket; }
+
+int http_res_pause(http_conn_t *conn) {
+    if (!(conn->res_flags & HTTP_RES_PENDING) || sw_closed(&conn->sw)) return HTTP_RES_NOT_PENDING;
+    conn->res_flags |= HTTP_RES_USER_PAUSED;
+    if (!conn->paused && !conn->sw.peer_ended) set_reading(conn, 0);
+    sw_timeout(&conn->sw, 0);
+    return HTTP_RES_OK;
+}
+
+int http_res_resume(http_conn_t *conn) {
+    if (!(conn->res_flags & HTTP_RES_PENDING) || sw_closed(&conn->sw)) return HTTP_RES_NOT_PENDING;
+    if (!(conn->res_flags & HTTP_RES_USER_PAUSED)) return HTTP_RES_OK;
+    conn->res_flags &= (uint16_t)~HTTP_RES_USER_PAUSED;
+    if (http_body_wanted(conn)) sw_timeout(&conn->sw, conn->app->idle_timeout);
+    /* Reading restarts (and held input is processed) in the next post phase. */
+    http_app_schedule_resume(conn);
+    return HTTP_RES_OK;
+}
+
 /* ---- app ------------------------------------------------------------------------------ */
 
-http_app_t *http_app_create(const http_app_callbacks_t *callbacks, void *user) {
+http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user) {
+    if (ssl) {
+        errno = EPROTONOSUPPORT; /* TLS arrives with vendor/usockets' crypto layer */
+        return NULL;
+    }
     http_app_t *app = calloc(1, sizeof(*app));
     if (!app) return NULL;
+    app->ssl = ssl;
     app->callbacks = *callbacks;
     app->user = user;
     app->date_second = -1;
     app->max_head_size = HTTP_DEFAULT_MAX_HEAD_SIZE;
-    const char *env = getenv("SOCKETIFY_MAX_HEAD_SIZE");
-    if (env && *env) {
-        long v = strtol(env, NULL, 10);
-        if (v >= 1024 && v <= 1024 * 1024) app->max_head_size = (size_t)v;
-    }
-    app->loop = us_create_loop(NULL, on_wakeup, on_pre, on_post, sizeof(http_app_t *));
+    app->idle_timeout = HTTP_DEFAULT_IDLE_TIMEOUT_S;
+    app->backpressure = HTTP_DEFAULT_BACKPRESSURE;
+    app->loop = us_create_loop(NULL, on_wakeup, on_pre, on_post, sizeof(sw_loop_t));
     if (!app->loop) goto fail;
-    *(http_app_t **)us_loop_ext(app->loop) = app;
+    sw_loop_init(sw_loop_of(app->loop), app);
     struct us_socket_context_options_t options;
     memset(&options, 0, sizeof(options));
-    app->context = us_create_socket_context(0, app->loop, sizeof(http_app_t *), options);
+    app->context = us_create_socket_context(ssl, app->loop, sizeof(http_app_t *), options);
     if (!app->context) goto fail;
-    *(http_app_t **)us_socket_context_ext(0, app->context) = app;
-    us_socket_context_on_open(0, app->context, on_open);
-    us_socket_context_on_data(0, app->context, on_data);
-    us_socket_context_on_writable(0, app->context, on_writable);
-    us_socket_context_on_end(0, app->context, on_end);
-    us_socket_context_on_timeout(0, app->context, on_timeout);
-    us_socket_context_on_close(0, app->context, on_close);
+    *(http_app_t **)us_socket_context_ext(ssl, app->context) = app;
+    if (ssl) register_tls(app->context);
+    else register_tcp(app->context);
     app->router = router_create();
     if (!app->router) goto fail;
     return app;
 fail:
-    if (app->context) us_socket_context_free(0, app->context);
+    if (app->context) us_socket_context_free(ssl, app->context);
     if (app->loop) us_loop_free(app->loop);
     free(app);
     errno = errno ? errno : ENOMEM;
     return NULL;
 }
 
-int http_app_listen(http_app_t *app, const char *host, int port, int options) {
-    if (app->num_listen >= sizeof(app->listen_sockets) / sizeof(app->listen_sockets[0])) {
-        errno = EMFILE;
-        return -1;
-    }
-    errno = 0;
-    struct us_listen_socket_t *ls =
-        us_socket_context_listen(0, app->context, host, port, options, (int)sizeof(http_conn_t));
-    if (!ls) {
-        if (!errno) errno = EADDRNOTAVAIL;
-        return -1;
-    }
-    app->listen_sockets[app->num_listen++] = ls;
-    return us_socket_local_port(0, (struct us_socket_t *)ls);
+void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits) {
+    app->max_head_size = limits->max_head_size ? limits->max_head_size : HTTP_DEFAULT_MAX_HEAD_SIZE;
+    app->max_body_size = limits->max_body_size;
+    app->idle_timeout = limits->idle_timeout ? limits->idle_timeout : HTTP_DEFAULT_IDLE_TIMEOUT_S;
+    app->backpressure = limits->backpressure ? limits->backpressure : HTTP_DEFAULT_BACKPRESSURE;
+    app->proxy_protocol = limits->proxy_protocol ? 1 : 0;
 }
 
-int http_app_listen_unix(http_app_t *app, const char *path, int options) {
-    if (app->num_listen >= sizeof(app->listen_sockets) / sizeof(app->listen_sockets[0])) {
-        errno = EMFILE;
-        return -1;
-    }
-    errno = 0;
-    struct us_listen_socket_t *ls =
-        us_socket_context_listen_unix(0, app->context, path, options, (int)sizeof(http_conn_t));
+struct us_loop_t *http_app_loop(http_app_t *app) { return app->loop; }
+
+router_t *http_app_router(http_app_t *app) { return app->router; }
+
+static int add_listener(http_app_t *app, struct us_listen_socket_t *ls) {
     if (!ls) {
         if (!errno) errno = EADDRNOTAVAIL;
         return -1;
@@ -504,20 +606,43 @@ int http_app_listen_unix(http_app_t *app, const char *path, int options) {
     return 0;
 }
 
+static int listener_slots_left(http_app_t *app) {
+    if (app->num_listen < sizeof(app->listen_sockets) / sizeof(app->listen_sockets[0])) return 1;
+    errno = EMFILE;
+    return 0;
+}
+
+int http_app_listen(http_app_t *app, const char *host, int port, int options) {
+    if (!listener_slots_left(app)) return -1;
+    errno = 0;
+    struct us_listen_socket_t *ls =
+        us_socket_context_listen(app->ssl, app->context, host, port, options, (int)sizeof(http_conn_t));
+    if (add_listener(app, ls) != 0) return -1;
+    return us_socket_local_port(app->ssl, (struct us_socket_t *)ls);
+}
+
+int http_app_listen_unix(http_app_t *app, const char *path, int options) {
+    if (!listener_slots_left(app)) return -1;
+    errno = 0;
+    struct us_listen_socket_t *ls =
+        us_socket_context_listen_unix(app->ssl, app->context, path, options, (int)sizeof(http_conn_t));
+    return add_listener(app, ls);
+}
+
 void http_app_close_listeners(http_app_t *app) {
-    for (uint32_t i = 0; i < app->num_listen; i++) us_listen_socket_close(0, app->listen_sockets[i]);
+    for (uint32_t i = 0; i < app->num_listen; i++) us_listen_socket_close(app->ssl, app->listen_sockets[i]);
     app->num_listen = 0;
 }
 
 void http_app_close_connections(http_app_t *app) {
     http_app_close_listeners(app);
-    us_socket_context_close(0, app->context);
+    us_socket_context_close(app->ssl, app->context);
 }
 
 unsigned http_app_num_connections(http_app_t *app) { return app->num_connections; }
 
 static int conn_idle(const http_conn_t *conn) {
-    return !(conn->res_flags & HTTP_RES_PENDING) && conn->out_len == conn->out_off && !conn->in_len &&
+    return !(conn->res_flags & HTTP_RES_PENDING) && !sw_buffered(&conn->sw) && !conn->in_len &&
            !conn->body_state;
 }
 
@@ -535,7 +660,7 @@ void http_app_drain(http_app_t *app) {
 unsigned http_app_busy(http_app_t *app) {
     unsigned n = 0;
     for (http_conn_t *conn = app->conns; conn; conn = conn->next)
-        if ((conn->res_flags & HTTP_RES_PENDING) || conn->out_len > conn->out_off) n++;
+        if ((conn->res_flags & HTTP_RES_PENDING) || sw_buffered(&conn->sw)) n++;
     return n;
 }
 
@@ -545,7 +670,7 @@ void http_app_free(http_app_t *app) {
     /* One pass frees the sockets closed above (their memory is released
      * at the end of an iteration). */
     us_loop_run_once(app->loop, 0);
-    us_socket_context_free(0, app->context);
+    us_socket_context_free(app->ssl, app->context);
     router_free(app->router);
     us_loop_free(app->loop);
     free(app);

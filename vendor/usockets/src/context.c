@@ -126,7 +126,7 @@ void us_socket_context_close(int ssl, struct us_socket_context_t *ctx) {
 }
 
 void *us_socket_context_ext(int ssl, struct us_socket_context_t *ctx) {
-    (void)ssl;
+    if (ssl) return (char *)ctx + sizeof(struct us_internal_ssl_socket_context_t);
     return (char *)ctx + sizeof(*ctx);
 }
 

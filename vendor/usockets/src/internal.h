@@ -66,6 +66,18 @@ struct us_socket_t {
     struct us_socket_t *prev, *next;
 } US_ALIGNED;
 
+/* The TLS layer (its own file, with OpenSSL) extends sockets and contexts by
+ * starting its structs with the plain ones, so every cast stays valid. Ext
+ * memory begins after the larger struct when ssl != 0: us_socket_ext and
+ * us_socket_context_ext take the ssl flag for exactly this. */
+struct us_internal_ssl_socket_t {
+    struct us_socket_t s; /* must be first */
+    void *ssl;            /* SSL * */
+    unsigned char ssl_write_wants_read;
+    unsigned char ssl_read_wants_write;
+    unsigned char handshake_done;
+} US_ALIGNED;
+
 struct us_listen_socket_t {
     struct us_socket_t s; /* must be first */
     unsigned int socket_ext_size;
@@ -101,6 +113,16 @@ struct us_socket_context_t {
     struct us_socket_t *(*on_connect_error)(struct us_socket_t *, int);
 } US_ALIGNED;
 
+struct us_internal_ssl_socket_context_t {
+    struct us_socket_context_t sc; /* must be first */
+    void *ssl_context;             /* SSL_CTX * */
+    /* The user's callbacks; the TLS layer installs its own on the plain context. */
+    struct us_socket_t *(*on_open)(struct us_socket_t *, int, char *, int);
+    struct us_socket_t *(*on_data)(struct us_socket_t *, char *, int);
+    struct us_socket_t *(*on_writable)(struct us_socket_t *);
+    struct us_socket_t *(*on_close)(struct us_socket_t *, int, void *);
+} US_ALIGNED;
+
 struct us_loop_t {
     int epfd;
     int num_ready;     /* entries of `ready` filled by the current epoll_wait, 0 outside dispatch */
@@ -134,6 +156,9 @@ _Static_assert(sizeof(struct us_socket_t) % LIBUS_EXT_ALIGNMENT == 0, "socket he
 _Static_assert(sizeof(struct us_loop_t) % LIBUS_EXT_ALIGNMENT == 0, "loop header alignment");
 _Static_assert(offsetof(struct us_socket_t, p) == 0, "socket must begin with its poll");
 _Static_assert(offsetof(struct us_listen_socket_t, s) == 0, "listen socket must begin with a socket");
+_Static_assert(offsetof(struct us_internal_ssl_socket_t, s) == 0, "TLS socket must begin with a socket");
+_Static_assert(offsetof(struct us_internal_ssl_socket_context_t, sc) == 0, "TLS context must begin with a context");
+_Static_assert(sizeof(struct us_internal_ssl_socket_t) % LIBUS_EXT_ALIGNMENT == 0, "TLS socket alignment");
 
 /* ---- poll.c ---- */
 void us_internal_poll_setup(struct us_poll_t *p, struct us_loop_t *loop, int fd, int kind, int fallthrough);

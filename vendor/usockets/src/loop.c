@@ -162,8 +162,11 @@ static int loop_iteration(struct us_loop_t *loop, int timeout_ms) {
     }
 
     int n = epoll_wait(loop->epfd, loop->ready, US_MAX_READY_POLLS, timeout_ms);
+    int failed = 0;
     if (n < 0) {
-        n = 0; /* EINTR: treat as an empty batch */
+        /* EINTR is an empty batch; anything else (EBADF...) would repeat forever. */
+        failed = errno != EINTR;
+        n = 0;
     }
     loop->num_ready = n;
     for (int i = 0; i < n; i++) {
@@ -207,7 +210,7 @@ static int loop_iteration(struct us_loop_t *loop, int timeout_ms) {
         loop->post_cb(loop);
     }
     loop->in_iteration = 0;
-    return dispatched;
+    return failed ? -1 : dispatched;
 }
 
 void us_loop_run(struct us_loop_t *loop) {
@@ -216,7 +219,9 @@ void us_loop_run(struct us_loop_t *loop) {
         return;
     }
     while (loop->num_polls > 0) {
-        loop_iteration(loop, -1);
+        if (loop_iteration(loop, -1) < 0) {
+            break;
+        }
     }
 }
 

@@ -227,7 +227,7 @@ struct us_socket_t *us_socket_close(int ssl, struct us_socket_t *s, int code, vo
 /* ---- accessors ---------------------------------------------------------------------- */
 
 void *us_socket_ext(int ssl, struct us_socket_t *s) {
-    (void)ssl;
+    if (ssl) return (char *)s + sizeof(struct us_internal_ssl_socket_t);
     return (char *)s + sizeof(struct us_socket_t);
 }
 
