@@ -189,18 +189,6 @@ def test_slow_head_cpu_is_linear_with_max_head_size_keyword():
         engine_stop(srv)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(40)
-def test_slow_head_cpu_is_linear_with_env_override():
-    srv = engine_server(env={"SOCKETIFY_MAX_HEAD_SIZE": "1048576"})
-    try:
-        cpu, wall = _slow_head_cpu(srv)
-        print("slow head (env): server CPU %.2f s over %.2f s" % (cpu, wall))
-        assert cpu < 0.25, "server CPU %.2f s for a 512 KiB head in 512-byte segments" % cpu
-    finally:
-        engine_stop(srv)
-
-
 # ---- I: limits set by the binding -------------------------------------------------------------------------
 
 def _head_of(size):
