@@ -75,3 +75,25 @@ def test_parser_fuzz_target_runs_on_its_corpus():
         run = subprocess.run([exe, *seeds], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ran %d input(s)" % len(seeds) in run.stdout + run.stderr
+
+
+def test_proxy_fuzz_target_runs_on_its_corpus():
+    # Same for tests/fuzz/fuzz_proxy_protocol.c (PROXY protocol preamble):
+    # its invariants include one-shot == fed-in-pieces on every seed.
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        pytest.skip("no C compiler")
+    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_proxy")
+    seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
+    assert seeds
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "fuzz_proxy")
+        cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
+               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/proxy_protocol.c"),
+               os.path.join(ROOT, "tests/fuzz/fuzz_proxy_protocol.c"), "-o", exe]
+        build = subprocess.run(cmd, capture_output=True, text=True)
+        assert build.returncode == 0, build.stderr
+        env = dict(os.environ, UBSAN_OPTIONS="halt_on_error=1")
+        run = subprocess.run([exe, *seeds], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ran %d input(s)" % len(seeds) in run.stdout + run.stderr
