@@ -12,6 +12,7 @@
 
 #include "http_conn.h"
 #include "http_response.h"
+#include "proxy_protocol.h"
 
 static http_app_t *app_of_socket(int ssl, struct us_socket_t *s) {
     return *(http_app_t **)us_socket_context_ext(ssl, us_socket_context(ssl, s));
@@ -186,6 +187,28 @@ static int head_worth_parsing(http_conn_t *conn, const char *buf, size_t avail) 
     return 0;
 }
 
+/* A PROXY preamble leads the stream on proxy-enabled apps. Returns the bytes
+ * it took, 0 if more are needed, -1 if the connection was refused. */
+static long read_proxy_preamble(http_conn_t *conn, const char *buf, size_t len) {
+    size_t used = 0;
+    proxy_addr_t addr;
+    int r = proxy_parse(buf, len, &used, &addr);
+    if (r == PROXY_INCOMPLETE) return 0;
+    if (r != PROXY_DONE) {
+        /* Not from our proxy: nothing it says can be trusted, not even an error page. */
+        conn->closing = 1;
+        http_conn_close(conn);
+        return -1;
+    }
+    conn->proxied = 1;
+    if (addr.family == 4 || addr.family == 6) {
+        conn->proxied_ip_len = addr.family == 4 ? 4 : 16;
+        memcpy(conn->proxied_ip, addr.src_ip, conn->proxied_ip_len);
+        conn->proxied_port = addr.src_port;
+    }
+    return (long)used;
+}
+
 /* Run the state machine over buf. Returns how many bytes were used; the rest
  * (a partial head, or requests that must wait for a pending response) is the
  * caller's to keep. */
@@ -197,6 +220,15 @@ static size_t process(http_conn_t *conn, char *buf, size_t len, int held) {
         if (sw_closed(&conn->sw) || conn->closing) {
             off = len; /* a closing connection reads nothing more */
             break;
+        }
+        if (app->proxy_protocol && !conn->proxied) {
+            long n = read_proxy_preamble(conn, buf + off, len - off);
+            if (n <= 0) {
+                if (n < 0) off = len;
+                break;
+            }
+            off += (size_t)n;
+            continue;
         }
         if (body_on_hold(conn)) break;
         if (conn->body_state == HTTP_BODY_BY_LENGTH) {
