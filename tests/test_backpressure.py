@@ -5,6 +5,7 @@ Bodies are the app's 64 KiB block pattern (block index in the first 8
 bytes), so every byte's position and content is checked.
 """
 
+import os
 import socket
 import time
 
@@ -178,4 +179,8 @@ def test_try_end_streams_one_gib_in_bounded_memory(own_eng):
           % (elapsed, (peak - rss0) / MIB, st and st.get("writable_calls")))
     assert st["done"] is True and st["error"] is None, st
     assert st["writable_calls"] >= 1, "on_writable never ran although the client paused 2 s"
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        # AddressSanitizer keeps freed blocks in a quarantine (256 MiB by
+        # default), so RSS says nothing about what the server holds there.
+        return
     assert peak - rss0 < 16 * MIB, "server VmRSS grew by %.1f MiB" % ((peak - rss0) / MIB)
