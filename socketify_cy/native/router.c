@@ -482,8 +482,12 @@ static int run_entries(const node_t *n, walk_t *w)
 static int walk(const node_t *n, const char *cur, unsigned depth, walk_t *w)
 {
     for (;;) {
-        if (cur == w->end || depth >= ROUTER_MAX_SEGMENTS)
+        if (cur == w->end)
             return n->num_entries ? run_entries(n, w) : 0;
+        /* No pattern is deeper than this, and none may match a path it has
+         * not consumed whole. */
+        if (depth >= ROUTER_MAX_SEGMENTS)
+            return 0;
 
         const char *s = cur + 1;
         /* Segments are short: a plain loop beats a memchr call here. */
