@@ -314,7 +314,8 @@ def error_server_decorator():
 
 @pytest.fixture(scope="module")
 def uvloop_server():
-    pytest.importorskip("uvloop")
+    # uvloop is in the test extra: its absence is an install error, not a skip.
+    import uvloop  # noqa: F401
     srv = start_server("uvloop_app", allow=DELIBERATE)
     yield srv
     stop_server(srv)
@@ -393,6 +394,8 @@ class RawConn:
         self.timeout = timeout
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.settimeout(timeout)
+        # Split writes must reach the server as separate segments (no Nagle).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
     def close(self):

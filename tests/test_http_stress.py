@@ -63,6 +63,7 @@ def _reset(c):
 def test_clients_vanish_mid_response(main_server):
     # big responses the clients never read, slow async answers nobody waits
     # for, half-sent requests: then reset every connection
+    baseline = int(main_server.get("/connections").text)
     conns = []
     for i in range(20):
         c = main_server.raw()
@@ -74,6 +75,12 @@ def test_clients_vanish_mid_response(main_server):
     time.sleep(0.7)  # let the slow handlers wake up on dead connections
     assert main_server.get("/static").text == "static"
     assert main_server.get("/async-end").text == "hello"
+    # Nothing leaked: every one of those connections is gone from the engine
+    # (a leaked Response or a CLOSE-WAIT socket would keep it counted).
+    deadline = time.monotonic() + 5
+    while int(main_server.get("/connections").text) > baseline:
+        assert time.monotonic() < deadline, "connections did not return to %d" % baseline
+        time.sleep(0.1)
 
 
 def test_long_url_and_many_headers_within_limits(main_server):

@@ -123,6 +123,19 @@ def _rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+def _server_send_queue(server_port, client_port):
+    """Bytes queued in the kernel on the server's side of this connection."""
+    want_local = ":%04X" % server_port
+    want_remote = ":%04X" % client_port
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
+                return int(fields[4].split(":")[0], 16)
+    return 0
+
+
 def test_client_that_does_not_read_cannot_grow_server_memory(launch, unix_path):
     # 300 pipelined requests for 256 KiB each (75 MiB owed) from a client that
     # does not read: the server must stop reading instead of queueing it all,
@@ -133,8 +146,17 @@ def test_client_that_does_not_read_cannot_grow_server_memory(launch, unix_path):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     before = _rss_kib(srv.proc.pid)
     s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n" * n)
-    time.sleep(1.5)
-    grown = _rss_kib(srv.proc.pid) - before
+    # Wait until the server has filled the socket (it did answer, and the
+    # client's side is full), then watch its memory for a while: it must stay
+    # flat because the server stops, not because it is slow to start.
+    deadline = time.monotonic() + 10
+    while _server_send_queue(srv.port, s.getsockname()[1]) < 64 * 1024:
+        assert time.monotonic() < deadline, "the server never filled the socket"
+        time.sleep(0.05)
+    grown = 0
+    for _ in range(15):
+        grown = max(grown, _rss_kib(srv.proc.pid) - before)
+        time.sleep(0.1)
     assert grown < 16 * 1024, "server RSS grew by %d KiB for a client that does not read" % grown
     expected_body = 256 * 1024
     got = 0

@@ -299,9 +299,6 @@ def build():
 
     async def async_writes(res, req):
         # control for the one-send tests: three writes separated by awaits
-        if not hasattr(res, "write"):
-            res.end("no-write")
-            return
         await asyncio.sleep(0.01)
         res.write_status(200)
         res.write("a")
@@ -329,6 +326,7 @@ def build():
     app.get("/slow", slow)
     app.get("/loop", loop_type)
     app.get("/stats", lambda res, req: res.end(str(app.stats()["send_syscalls"])))
+    app.get("/connections", lambda res, req: res.end(str(app.stats()["connections"])))
 
     # ---- request bodies ----
     async def echo_body(res, req):
