@@ -238,10 +238,9 @@ static int v1_line(const char *s, size_t n, int partial, proxy_addr_t *out)
         if (!ok)
             return -1;
     }
+    /* a partial line never gets here: its last field took the branch above */
     if (pos != n)
         return -1; /* a fifth field or a trailing space */
-    if (partial)
-        return 0;
     memcpy(out, &a, sizeof(a)); /* padding included: callers may memcmp */
     return 1;
 }

@@ -243,6 +243,8 @@ static const struct bad_case V1_BAD[] = {
     {"five octets", "PROXY TCP4 1.2.3.4.5 1.2.3.4 1 2\r\n", 19},
     {"empty octet", "PROXY TCP4 1..3.4 1.2.3.4 1 2\r\n", 14},
     {"four-digit octet", "PROXY TCP4 1.2.3.1000 1.2.3.4 1 2\r\n", 21},
+    {"IPv4 field longer than any address", "PROXY TCP4 1.2.3.45678901234567 1.2.3.4 1 2\r\n", 20},
+    {"IPv6 field longer than any address", "PROXY TCP6 1:2:3:4:5:6:7:8000000000000000000000000000000000000 ::1 1 2\r\n", 30},
     {"IPv6 in TCP4", "PROXY TCP4 ::1 1.2.3.4 1 2\r\n", 12},
     {"IPv4 in TCP6", "PROXY TCP6 1.2.3.4 ::1 1 2\r\n", 13},
     {"IPv6 too many groups", "PROXY TCP6 1:2:3:4:5:6:7:8:9 ::1 1 2\r\n", 27},
