@@ -341,36 +341,41 @@ struct us_listen_socket_t *us_socket_context_listen(int ssl, struct us_socket_co
             candidates[1] = a;
         }
     }
+    /* Each family in turn until one binds: a host without IPv6 (or a name
+     * whose IPv6 address is not configured) still gets its IPv4 listener. */
     int fd = -1;
-    struct addrinfo *chosen = NULL;
-    errno = EAFNOSUPPORT;
+    int err = EAFNOSUPPORT;
     for (int i = 0; i < 2 && fd < 0; i++) {
-        if (candidates[i]) {
-            fd = socket(candidates[i]->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        candidates[i]->ai_protocol);
-            chosen = candidates[i];
+        struct addrinfo *a = candidates[i];
+        if (!a) {
+            continue;
+        }
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1, zero = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (port != 0 && !(options & LIBUS_LISTEN_EXCLUSIVE_PORT)) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        }
+        if (a->ai_family == AF_INET6) {
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        }
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, US_LISTEN_BACKLOG) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+            /* A port in use is in use for both families: no point trying the other. */
+            if (err == EADDRINUSE) {
+                break;
+            }
         }
     }
     if (fd < 0) {
-        int saved = errno;
         freeaddrinfo(res);
-        errno = saved;
-        return NULL;
-    }
-
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (port != 0 && !(options & LIBUS_LISTEN_EXCLUSIVE_PORT)) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    }
-    if (chosen->ai_family == AF_INET6) {
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    }
-    if (bind(fd, chosen->ai_addr, chosen->ai_addrlen) != 0 || listen(fd, US_LISTEN_BACKLOG) != 0) {
-        int saved = errno;
-        close(fd);
-        freeaddrinfo(res);
-        errno = saved;
+        errno = err;
         return NULL;
     }
     freeaddrinfo(res);

@@ -30,6 +30,10 @@ extern "C" {
 
 #define LIBUS_SOCKET_DESCRIPTOR int
 
+/* us_socket_close codes: 0 closes cleanly (FIN), 1 resets the connection (RST). */
+#define LIBUS_SOCKET_CLOSE_CODE_CLEAN_SHUTDOWN 0
+#define LIBUS_SOCKET_CLOSE_CODE_CONNECTION_RESET 1
+
 /* Poll event bits (epoll values, as upstream leaks them). */
 #define LIBUS_SOCKET_READABLE 1
 #define LIBUS_SOCKET_WRITABLE 4
@@ -69,6 +73,8 @@ int us_loop_fd(struct us_loop_t *loop);
  * timeout_ms == 0 never blocks. Arms the sweep timer like us_loop_integrate.
  * Returns the number of ready events dispatched. */
 int us_loop_run_once(struct us_loop_t *loop, int timeout_ms);
+/* (returns -1 if epoll failed for a reason other than EINTR, or with errno
+ * EBUSY when called from inside one of this loop's callbacks) */
 /* EXTENSION: number of send/writev syscalls this loop's sockets made (for tests
  * that prove a response went out in one syscall). */
 unsigned long long us_loop_send_syscalls(struct us_loop_t *loop);

@@ -212,6 +212,11 @@ struct us_socket_t *us_socket_close(int ssl, struct us_socket_t *s, int code, vo
     struct us_loop_t *loop = ctx->loop;
     us_internal_context_unlink_socket(ctx, s);
     us_internal_poll_forget(&s->p, loop);
+    if (code == LIBUS_SOCKET_CLOSE_CODE_CONNECTION_RESET) {
+        /* Abortive close: the peer gets an RST, nothing lingers in TIME_WAIT. */
+        struct linger lin = {1, 0};
+        setsockopt(s->p.fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
+    }
     close(s->p.fd);
     s->state |= US_SOCKET_CLOSED;
     /* Memory stays valid until the post phase of the current iteration. */
