@@ -152,7 +152,8 @@ cdef _run(App app):
             app.close()
         closing = app._closing_task
         if closing is not None and not closing.done():
-            loop.run_until_complete(closing)
+            # wait(), not the task itself: a forced (cancelled) shutdown is not an error.
+            loop.run_until_complete(_asyncio.wait([closing]))
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
