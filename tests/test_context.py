@@ -68,6 +68,7 @@ def test_handler_awaiting_an_unreferenced_future_is_not_collected(extras):
         c.expect_open(0.2)
         assert extras.get("/gc").text == "collected"
         c.expect_open(0.3)          # no 500, no GeneratorExit
+        assert "Task was destroyed" not in extras.stderr_text()
     # Teardown SIGTERMs the server: the pending Task is cancelled, not destroyed
     # (conftest fails on "Task was destroyed but it is pending").
 
