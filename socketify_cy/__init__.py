@@ -8,6 +8,7 @@
 """
 
 from socketify_cy._core import App, Request, Response
+from socketify_cy._extension import AppExtension
 from socketify_cy._options import AppListenOptions, AppOptions
 from socketify_cy.enums import ListenOptions, OpCode, SendStatus
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "AppExtension",
     "AppListenOptions",
     "AppOptions",
     "AppRequest",

@@ -1,47 +1,15 @@
-# App: routes, listen sockets and the bridge between the C engine and asyncio.
-# The engine calls back into Python only through the three functions below
-# (_on_request, _on_abort, _on_body); this is where a request becomes objects.
+# App: the public API (routes, listen, run/close, hooks, error handler,
+# extensions, templates). The engine callbacks are in _dispatch.pyx, the
+# asyncio integration and shutdown in _loop.pyx, the coroutine driver in
+# _coro.pyx.
 
 import asyncio as _asyncio
+import contextvars as _contextvars
 import inspect as _inspect
-import signal as _signal
-import sys as _sys
-import traceback as _traceback
+import json as _json
 
+from socketify_cy._extension import AppExtension as _AppExtension
 from socketify_cy._options import AppListenOptions, AppOptions
-from socketify_cy._tasks import continue_coroutine as _continue_coroutine
-
-import types as _types
-
-cdef object _iscoroutine = _inspect.iscoroutine
-cdef object _CoroutineType = _types.CoroutineType
-
-
-cdef class _Route:
-    # One registered handler; the router keeps a borrowed pointer to it and
-    # App._routes keeps it alive.
-    cdef object handler
-
-
-cdef int _visit(void *handler, const router_match_t *match, void *user) noexcept:
-    # Called by router_dispatch (GIL held) for each candidate, best first.
-    cdef App app = <App>user
-    cdef _Route route = <_Route>handler
-    cdef Request req = app._cur_req
-    cdef Response res = app._cur_res
-    req._match = match
-    req._params = None
-    req._yield = False
-    try:
-        result = route.handler(res, req)
-        if result is not None and (type(result) is _CoroutineType or _iscoroutine(result)):
-            app._start_coroutine(result, res, req)
-    except BaseException as exc:
-        app._handle_error(exc, res, req)
-        return 1
-    # Yielding after answering would let another route write into a finished
-    # response: the search stops instead.
-    return 0 if req._yield and res._conn != NULL else 1
 
 
 cdef void _enter(void *user) noexcept nogil:
@@ -53,113 +21,8 @@ cdef void _leave(void *user) noexcept nogil:
     gil_release((<binding_t *>user).gil_state)
 
 
-cdef int _on_request(void *user, http_conn_t *conn, http_request_t *creq) noexcept:
-    # The engine calls this between _enter and _leave, so the GIL is held.
-    cdef App app = <App>(<binding_t *>user).app
-    cdef Response res = Response.__new__(Response)
-    cdef Request req = Request.__new__(Request)
-    cdef int handled
-    cdef router_t *router = http_app_router(app._app)
-    res._conn = conn
-    res._app = app
-    res._ip_len = http_conn_ip(conn, res._ip)
-    res._proxied_len = http_conn_proxied_ip(conn, res._proxied_ip, &res._proxied_port)
-    req._req = creq
-    req._version_minor = creq.version_minor
-    # The engine holds a reference while the response is pending.
-    Py_INCREF(res)
-    http_res_bind(conn, <void *>res)
-    app._cur_req = req
-    app._cur_res = res
-    app._dispatching = True
-    try:
-        handled = router_dispatch(router, creq.method, creq.method_len, creq.target, creq.path_len,
-                                  ROUTER_SKIP_ANY if creq.is_head else 0, _visit, <void *>app)
-        if not handled and creq.is_head:
-            # HEAD falls back to GET routes (the writer drops the body), then to any.
-            handled = router_dispatch(router, b"GET", 3, creq.target, creq.path_len, ROUTER_SKIP_ANY,
-                                      _visit, <void *>app)
-            if not handled:
-                handled = router_dispatch(router, creq.method, creq.method_len, creq.target,
-                                          creq.path_len, ROUTER_SKIP_METHOD, _visit, <void *>app)
-    finally:
-        app._dispatching = False
-        app._cur_req = None
-        app._cur_res = None
-        if not req._preserved:
-            req._invalidate()
-    if not handled:
-        if res._conn != NULL:
-            res._released()
-        return 0
-    if res._conn != NULL and Py_REFCNT(res) <= 2 and res._abort_handlers is None \
-            and res._data_handler is None:
-        # Only the engine and this frame know the response: nobody can ever
-        # answer it. Answer for the handler instead of leaving the client hanging.
-        app._handle_error(RuntimeError(
-            "handler for %s returned without responding and kept no reference to the "
-            "response" % req_description(creq)), res, None)
-    return 1
-
-
-cdef str req_description(http_request_t *creq):
-    return "%s %s" % (_text(creq.method, creq.method_len), _text(creq.target, creq.path_len))
-
-
-cdef void _on_abort(void *user, http_conn_t *conn, void *res_user) noexcept with gil:
-    cdef App app = <App>(<binding_t *>user).app
-    cdef Response res = <Response>res_user
-    res._conn = NULL
-    res.aborted = True
-    handlers = res._abort_handlers
-    res._abort_handlers = None
-    Py_DECREF(res)  # the engine's reference
-    if handlers:
-        for handler in handlers:
-            app._call_user(handler, res, None, (res,))
-
-
-cdef void _on_body(void *user, http_conn_t *conn, void *res_user, const char *data, size_t length,
-                   int is_last) noexcept with gil:
-    cdef App app = <App>(<binding_t *>user).app
-    cdef Response res = <Response>res_user
-    handler = res._data_handler
-    if handler is not None:
-        app._call_user(handler, res, None, (res, PyBytes_FromStringAndSize(data, length), bool(is_last)))
-
-
-cdef int _on_writable(void *user, http_conn_t *conn, void *res_user, uint64_t offset) noexcept with gil:
-    # The socket took everything queued: the response's writable handler continues.
-    cdef App app = <App>(<binding_t *>user).app
-    cdef Response res = <Response>res_user
-    handler = res._writable_handler
-    if handler is None:
-        return 1
-    try:
-        return 1 if handler(res, offset) else 0
-    except BaseException as exc:
-        app._handle_error(exc, res, None)
-        return 1
-
-
 cdef class App:
     """An HTTP server: routes, listen sockets, and the loop that drives them."""
-
-    cdef http_app_t *_app
-    cdef binding_t _binding
-    cdef list _routes
-    cdef object _error_handler
-    cdef readonly object loop
-    cdef bint _dispatching
-    cdef Request _cur_req
-    cdef Response _cur_res
-    cdef object _json_serializer
-    cdef list _start_hooks
-    cdef list _shutdown_hooks
-    cdef bint _reader_attached
-    cdef bint _closed
-    cdef int _fd
-    cdef object __weakref__
 
     def __cinit__(self):
         cdef http_app_callbacks_t callbacks
@@ -178,10 +41,13 @@ cdef class App:
     def __init__(self, options=None, request_response_factory_max_items=0, websocket_factory_max_items=0,
                  task_factory_max_items=100_000, lifespan=True, idle_relaxation_time=0.01,
                  max_body_size=0, max_head_size=8192, idle_timeout=10, max_backpressure=64 * 1024,
-                 proxy_protocol=False):
+                 proxy_protocol=False, shutdown_timeout=10.0, error_log_limit=10,
+                 error_log_window=60.0):
         cdef http_app_limits_t limits
         if options is not None:
             raise NotImplementedError("TLS (AppOptions) is not supported yet")
+        if error_log_limit is not None and error_log_limit < 0:
+            raise ValueError("error_log_limit must be >= 0 or None")
         if not 0 <= max_body_size < 2 ** 63:
             raise ValueError("max_body_size must be >= 0 (0 = unlimited)")
         if not 1024 <= max_head_size <= 1024 * 1024:
@@ -190,6 +56,8 @@ cdef class App:
             raise ValueError("idle_timeout must be between 1 and 3600 seconds")
         if not 1 <= max_backpressure < 2 ** 40:
             raise ValueError("max_backpressure must be at least 1 byte")
+        if not shutdown_timeout >= 0:
+            raise ValueError("shutdown_timeout must be >= 0 seconds")
         limits.max_head_size = max_head_size
         limits.max_body_size = max_body_size
         limits.idle_timeout = idle_timeout
@@ -197,9 +65,14 @@ cdef class App:
         limits.proxy_protocol = 1 if proxy_protocol else 0
         http_app_set_limits(self._app, &limits)
         self._routes = []
-        self._start_hooks = []
-        self._shutdown_hooks = []
         self._json_serializer = _json
+        self._lifespan = bool(lifespan)
+        self._shutdown_timeout = float(shutdown_timeout)
+        self._errors = _ErrorLog(error_log_limit, float(error_log_window))
+        self._tasks = set()
+        # Every request's context is a copy of this one, taken once: what one
+        # request sets is never seen by another.
+        self._base_ctx = _contextvars.copy_context()
         self.loop = None
 
     def __dealloc__(self):
@@ -213,6 +86,8 @@ cdef class App:
         cdef _Route route
         cdef bytes m = method
         cdef bytes p
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
         if not callable(handler):
             raise TypeError("handler must be callable")
         p = path.encode("utf-8") if isinstance(path, str) else bytes(path)
@@ -257,7 +132,8 @@ cdef class App:
     # ---- errors ------------------------------------------------------------------------
 
     def set_error_handler(self, handler):
-        """handler(error, res, req) runs for exceptions raised by route handlers."""
+        """handler(error, res, req) runs for exceptions raised by route handlers
+        (req is None after an await) and by lifespan hooks (res and req None)."""
         if handler is not None and not callable(handler):
             raise TypeError("error handler must be callable")
         self._error_handler = handler
@@ -267,22 +143,33 @@ cdef class App:
         self.set_error_handler(handler)
         return handler
 
+    @property
+    def error_handler(self):
+        return self._error_handler
+
+    def trigger_error(self, error, response, request):
+        """Run the error policy for `error` as if a handler had raised it."""
+        self._handle_error(error, response, request)
+
+    cdef _log(self, str what, exc):
+        self._errors.report(self, what, exc)
+
     cdef _handle_error(self, exc, Response res, req):
         handler = self._error_handler
         if handler is not None:
             try:
                 result = handler(exc, res, req)
-                if result is not None and _iscoroutine(result):
-                    self._start_coroutine(result, res, None, True)
+                if result is not None and _inspect.iscoroutine(result):
+                    _run_coroutine(self, result, res, None, CORO_ERROR_HANDLER, None)
                 return
-            except BaseException as second:
-                _log_exception("the error handler raised", second)
+            except Exception as second:
+                self._log("the error handler raised", second)
         else:
-            _log_exception("a handler raised", exc)
+            self._log("a handler raised", exc)
         self._default_error(res)
 
     cdef _default_error(self, Response res):
-        if res is None or res._conn == NULL:
+        if res is None or not _res_live(res):
             return
         if http_res_reset(res._conn) == 0:
             res.write_status(500)
@@ -293,50 +180,26 @@ cdef class App:
             res.close()
 
     cdef _call_user(self, handler, Response res, req, tuple args):
-        # Calls from the engine (abort, body): errors must not escape into C.
+        # Calls from the engine (abort, body): errors go to the error policy.
         try:
             result = handler(*args)
-            if result is not None and _iscoroutine(result):
-                self._start_coroutine(result, res, req)
+            if result is not None and _inspect.iscoroutine(result):
+                _run_coroutine(self, result, res, req, CORO_USER, None)
+        except (KeyboardInterrupt, SystemExit):
+            raise
         except BaseException as exc:
             self._handle_error(exc, res, req)
 
-    cdef _start_coroutine(self, coro, Response res, req, bint is_error_handler=False):
-        # First step now (corked, with a valid Request); the rest as a Task.
-        try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return None
-        except BaseException as exc:
-            if is_error_handler:
-                _log_exception("the error handler raised", exc)
-                self._default_error(res)
-            else:
-                self._handle_error(exc, res, req)
-            return None
-        return self._get_loop().create_task(self._finish_coroutine(coro, yielded, res, is_error_handler))
+    def run_async(self, task, response=None):
+        """Run a coroutine now (first step) and the rest as a Task (returned, or None if
+        it finished at once); its exceptions go to the error handler with `response`."""
+        return _run_coroutine(self, task, response, None, CORO_USER, None)
 
-    async def _finish_coroutine(self, coro, yielded, Response res, bint is_error_handler):
-        try:
-            await _continue_coroutine(coro, yielded)
-        except _asyncio.CancelledError:
-            if res is not None and res._conn != NULL:
-                res.close()
-            raise
-        except BaseException as exc:
-            if is_error_handler:
-                _log_exception("the error handler raised", exc)
-                self._default_error(res)
-            else:
-                self._handle_error(exc, res, None)
+    # ---- JSON, templates, extensions ---------------------------------------------------
 
-    def run_async(self, coro, response=None):
-        return self._start_coroutine(coro, response, None)
-
-    # ---- JSON ------------------------------------------------------------------------------
-
-    def json_serializer(self, serializer):
-        self._json_serializer = serializer
+    def json_serializer(self, json_serializer):
+        """Module (or object) with dumps/loads used for non-str/bytes bodies and get_json()."""
+        self._json_serializer = json_serializer
         return self
 
     def _json_dumps(self, value):
@@ -346,24 +209,39 @@ cdef class App:
     def _json_loads(self, text):
         return self._json_serializer.loads(text)
 
+    def template(self, template_engine):
+        """Engine with render(*args, **kwargs) used by res.render()."""
+        self._template = template_engine
+        return self
+
+    def register(self, extension):
+        """extension(request, response, websocket): three AppExtension objects whose
+        .method / .property decorators add methods and per-request attributes to
+        every Request / Response (WebSocket: once WebSockets exist). Register before
+        serving; apps without extensions pay nothing."""
+        if self._extensions is None:
+            self._extensions = (_AppExtension(), _AppExtension(), _AppExtension())
+        request_ext, response_ext, ws_ext = self._extensions
+        extension(request_ext, response_ext, ws_ext)
+        self._request_class = request_ext.make_class(Request) if not request_ext.empty else Request
+        self._response_class = response_ext.make_class(Response) if not response_ext.empty else Response
+        return self
+
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def on_start(self, handler):
-        self._start_hooks.append(handler)
-        return handler
+    def on_start(self, method):
+        """The start hook (one slot: the last registration wins), run by run()."""
+        self._start_hook = method
+        return method
 
-    def on_shutdown(self, handler):
-        self._shutdown_hooks.append(handler)
-        return handler
+    def on_shutdown(self, method):
+        """The shutdown hook (one slot), run after the drain by close() or a signal."""
+        self._shutdown_hook = method
+        return method
 
-    cdef object _get_loop(self):
-        if self.loop is None:
-            try:
-                self.loop = _asyncio.get_running_loop()
-            except RuntimeError:
-                self.loop = _asyncio.new_event_loop()
-                _asyncio.set_event_loop(self.loop)
-        return self.loop
+    @property
+    def lifespan(self):
+        return self._lifespan
 
     def _on_readable(self):
         # The epoll fd is readable: run one non-blocking pass of the engine.
@@ -373,14 +251,6 @@ cdef class App:
             return
         with nogil:
             us_loop_run_once(http_app_loop(app), 0)
-
-    cdef _attach(self):
-        loop = self._get_loop()
-        if not self._reader_attached:
-            loop.add_reader(self._fd, self._on_readable)
-            self._reader_attached = True
-            # Anything that became ready before we were attached.
-            self._on_readable()
 
     def listen(self, port_or_options=None, handler=None):
         """Listen on a port (int), a dict or an AppListenOptions; handler(config) gets the real port."""
@@ -407,78 +277,59 @@ cdef class App:
             if rc < 0:
                 _raise_listen_error("%s:%d" % (host or "*", config.port), errno)
             result = AppListenOptions(port=rc, host=host if host else "0.0.0.0", options=options)
-        self._attach()
+        _attach(self)
         if handler is not None:
             handler(result)
         return self
 
     def run(self):
-        """Serve until close() or SIGINT/SIGTERM; then run the on_shutdown hooks."""
-        loop = self._get_loop()
-        self._attach()
-        installed = []
-        for sig in (_signal.SIGINT, _signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.close)
-                installed.append(sig)
-            except (RuntimeError, ValueError, NotImplementedError):
-                pass
-        try:
-            for hook in self._start_hooks:
-                result = hook()
-                if _iscoroutine(result):
-                    loop.run_until_complete(result)
-            if not self._closed:
-                loop.run_forever()
-            for hook in self._shutdown_hooks:
-                result = hook()
-                if _iscoroutine(result):
-                    loop.run_until_complete(result)
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            self._shutdown()
+        """Serve until close() or SIGINT/SIGTERM (a second signal exits at once);
+        then drain, run the on_shutdown hook and return."""
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
+        _run(self)
         return self
 
     def close(self):
-        """Stop accepting, let in-flight responses finish briefly, stop run()."""
+        """Graceful shutdown: stop accepting, let pending responses finish (up to
+        shutdown_timeout), run on_shutdown, close the rest. Returns at once; under
+        run() the loop stops afterwards, otherwise `await app.wait_closed()`.
+        Never stops a loop that run() did not start."""
         if self._closed or self._app == NULL:
             return self
-        self._closed = True
-        http_app_close_listeners(self._app)
-        loop = self.loop
-        if loop is not None and loop.is_running():
-            loop.call_soon(self._drain_then_stop, 0)
+        _begin_close(self)
         return self
 
-    def _drain_then_stop(self, int attempts):
-        # Bounded grace period: up to ~2 s for responses still being written.
-        if self._app != NULL and http_app_num_connections(self._app) > 0 and attempts < 40 \
-                and self._has_pending():
-            self.loop.call_later(0.05, self._drain_then_stop, attempts + 1)
-            return
-        self.loop.stop()
+    async def wait_closed(self):
+        """Wait until the app is closed (close() called, or a signal under run())
+        and its shutdown has finished."""
+        if self._closing_task is None and not self._closed:
+            if self._close_waiter is None:
+                self._close_waiter = _get_loop(self).create_future()
+            await self._close_waiter
+        if self._closing_task is not None and not self._closing_task.done():
+            await _asyncio.wait([self._closing_task])
 
-    cdef bint _has_pending(self):
-        for task in _asyncio.all_tasks(self.loop):
-            if not task.done():
-                return True
-        return False
-
-    cdef _shutdown(self):
+    def dispose(self):
+        """Close at once and free the engine; the App cannot be used afterwards."""
         if self._app == NULL:
             return
-        http_app_close_connections(self._app)
-        self._on_readable()
-        if self._reader_attached and self.loop is not None and not self.loop.is_closed():
-            self.loop.remove_reader(self._fd)
-            self._reader_attached = False
+        _force_close(self)
+        http_app_free(self._app)
+        self._app = NULL
+
+    def get_native_handle(self):
+        """The engine's http_app_t pointer, as an int (0 once disposed)."""
+        return <uintptr_t>self._app
 
     def stats(self):
-        """Engine counters: send syscalls made and open connections."""
+        """Engine counters: send syscalls made, open connections, busy ones."""
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
         return {
             "send_syscalls": us_loop_send_syscalls(http_app_loop(self._app)),
             "connections": http_app_num_connections(self._app),
+            "busy": http_app_busy(self._app),
         }
 
     def __repr__(self):
@@ -505,6 +356,3 @@ def _raise_listen_error(what, int code):
     raise OSError(code, "failed to listen on %s: %s" % (what, _os.strerror(code) if code else "unknown error"))
 
 
-def _log_exception(what, exc):
-    print("socketify_cy: %s:" % what, file=_sys.stderr)
-    _traceback.print_exception(type(exc), exc, exc.__traceback__, file=_sys.stderr)

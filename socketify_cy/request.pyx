@@ -2,6 +2,7 @@
 # synchronous part runs. preserve() copies everything into Python objects.
 # This is where request bytes become Python objects.
 
+from http.cookies import SimpleCookie as _SimpleCookie, CookieError as _CookieError
 from urllib.parse import parse_qs as _parse_qs, parse_qsl as _parse_qsl
 
 _INVALID_REQUEST = (
@@ -11,76 +12,76 @@ _INVALID_REQUEST = (
     "to keep the request data.")
 
 
-cdef inline str _text(const char *data, Py_ssize_t length):
-    # Clients may send any byte; surrogateescape keeps every one of them.
-    return PyUnicode_DecodeUTF8(data, length, "surrogateescape")
+cdef inline int _req_check(Request r) except -1:
+    # Every accessor starts here: the engine's views are readable only on the
+    # loop thread and only until the handler's synchronous part returns.
+    if r._preserved:
+        return 0
+    if r._req == NULL:
+        raise RuntimeError(_INVALID_REQUEST)
+    if PyThread_get_thread_ident() != r._app._thread:
+        raise RuntimeError(_WRONG_THREAD)
+    return 0
 
 
 @cython.freelist(64)
 cdef class Request:
     """The request of one handler call (socketify's AppRequest)."""
 
-    cdef http_request_t *_req        # NULL once invalid (unless preserved)
-    cdef const router_match_t *_match
-    cdef bint _yield
-    cdef bint _preserved
-    cdef int _version_minor
-    # Python copies, filled lazily or by preserve()
-    cdef object _url
-    cdef object _full_url
-    cdef object _method
-    cdef list _header_list           # [(name, value), ...] in wire order
-    cdef dict _headers
-    cdef dict _queries
-    cdef list _params
-    cdef dict _param_index
-    cdef dict _cookies
-
     def __cinit__(self):
         self._req = NULL
         self._match = NULL
 
-    cdef inline int _check(self) except -1:
-        if self._req == NULL and not self._preserved:
-            raise RuntimeError(_INVALID_REQUEST)
-        return 0
-
     cdef _invalidate(self):
+        # Called when the views die (not for a preserved request): the lazily
+        # cached copies go too, so every accessor raises from now on.
         self._req = NULL
         self._match = NULL
+        self._url = self._full_url = self._method = None
+        self._header_list = None
+        self._headers = None
+        self._queries = None
+        self._params = None
+        self._param_index = None
+        self._cookies = None
+
+    @property
+    def app(self):
+        return self._app
 
     def get_url(self):
         """Path without the query string."""
+        _req_check(self)
         if self._url is None:
-            self._check()
             self._url = _text(self._req.target, self._req.path_len)
         return self._url
 
     def get_full_url(self):
         """Path with the query string."""
+        _req_check(self)
         if self._full_url is None:
-            self._check()
             self._full_url = _text(self._req.target, self._req.target_len)
         return self._full_url
 
     def get_method(self):
         """Method as sent by the client ("GET")."""
+        _req_check(self)
         if self._method is None:
-            self._check()
             self._method = _text(self._req.method, self._req.method_len)
         return self._method
 
-    def get_header(self, name):
-        """Value of the first header with this name (case-insensitive), or None."""
+    def get_header(self, lower_case_header):
+        """Value of the first header with this name (any case), or None."""
         cdef bytes key
         cdef const http_header_t *h
+        name = lower_case_header
+        _req_check(self)
         if self._header_list is not None:
             name = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
             for n, v in self._header_list:
                 if n == name:
                     return v
             return None
-        self._check()
         key = (name.encode("latin-1") if isinstance(name, str) else bytes(name)).lower()
         h = http_find_header(self._req, key, len(key))
         if h == NULL:
@@ -90,8 +91,8 @@ cdef class Request:
     cdef list _collect_headers(self):
         cdef uint32_t i
         cdef const http_header_t *h
+        _req_check(self)
         if self._header_list is None:
-            self._check()
             lst = []
             for i in range(self._req.num_headers):
                 h = &self._req.headers[i]
@@ -101,6 +102,7 @@ cdef class Request:
 
     def get_headers(self):
         """All headers as a dict with lower-case names (a repeated name: last wins)."""
+        _req_check(self)
         if self._headers is None:
             self._headers = dict(self._collect_headers())
         return self._headers
@@ -117,12 +119,14 @@ cdef class Request:
 
     def get_queries(self):
         """Query parameters as {name: [values, ...]}, URL-decoded."""
+        _req_check(self)
         if self._queries is None:
             self._queries = _parse_qs(self._query_string(), keep_blank_values=True)
         return self._queries
 
     def get_query(self, key):
         """First value of a query parameter, URL-decoded, or None."""
+        _req_check(self)
         if self._queries is not None:
             values = self._queries.get(key)
             return values[0] if values else None
@@ -132,9 +136,11 @@ cdef class Request:
         return None
 
     cdef list _collect_params(self):
+        # Parameters of the route candidate being visited (_match). A preserved
+        # request keeps them as Python objects: _match dies with the dispatch.
         cdef uint32_t i
+        _req_check(self)
         if self._params is None:
-            self._check()
             params = []
             names = {}
             if self._match != NULL:
@@ -166,6 +172,7 @@ cdef class Request:
 
     def get_cookie(self, name):
         """Raw (not URL-decoded) value of a cookie, or None."""
+        _req_check(self)
         if self._cookies is None:
             jar = {}
             header = self.get_header("cookie")
@@ -177,11 +184,24 @@ cdef class Request:
             self._cookies = jar
         return self._cookies.get(name)
 
+    def get_cookies(self):
+        """All cookies as an http.cookies.SimpleCookie (socketify's type), or None
+        when the request has no Cookie header or it cannot be parsed."""
+        header = self.get_header("cookie")
+        if not header:
+            return None
+        jar = _SimpleCookie()
+        try:
+            jar.load(header)
+        except _CookieError:
+            return None
+        return jar
+
     def preserve(self):
         """Copy the request into Python objects so it stays readable after await."""
         if self._preserved:
             return self
-        self._check()
+        _req_check(self)
         self.get_url()
         self.get_full_url()
         self.get_method()
@@ -191,9 +211,9 @@ cdef class Request:
         self._collect_params()
         return self
 
-    def set_yield(self, bint value):
+    def set_yield(self, bint has_yield):
         """True: this handler declines the request; the router tries the next match."""
-        self._yield = value
+        self._yield = has_yield
         return self
 
     def get_yield(self):

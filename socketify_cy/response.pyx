@@ -1,7 +1,7 @@
 # Response: the writing side of one request. Bound to its connection while the
 # response is pending; after end() or an abort every write is a no-op.
 
-import json as _json
+from urllib.parse import parse_qsl as _parse_qsl
 
 cdef inline bytes _as_bytes(object data):
     if type(data) is bytes:
@@ -71,22 +71,20 @@ cdef int _raise_for(int rc, detail=None) except -1:
     raise RuntimeError("response error %d" % rc)
 
 
+cdef inline bint _res_live(Response r) except -1:
+    # True if the response can still be written. The engine may only be
+    # touched from the loop thread: another thread gets a RuntimeError (one
+    # comparison) instead of racing the engine, which runs without the GIL.
+    if r._conn == NULL:
+        return False
+    if PyThread_get_thread_ident() != r._app._thread:
+        raise RuntimeError(_WRONG_THREAD)
+    return True
+
+
 @cython.freelist(64)
 cdef class Response:
     """The response of one request (socketify's AppResponse)."""
-
-    cdef http_conn_t *_conn       # NULL once ended or aborted
-    cdef App _app
-    cdef readonly bint aborted
-    cdef bint _responded
-    cdef list _abort_handlers
-    cdef object _data_handler
-    cdef object _writable_handler
-    cdef uint8_t _ip[16]
-    cdef int _ip_len
-    cdef uint8_t _proxied_ip[16]
-    cdef int _proxied_len
-    cdef int _proxied_port
 
     def __cinit__(self):
         self._conn = NULL
@@ -95,10 +93,23 @@ cdef class Response:
     def app(self):
         return self._app
 
+    @property
+    def aborted(self):
+        """True once the response can no longer be sent (client gone, timeout,
+        close()). Settable, as in socketify; setting it does not close anything."""
+        return self._aborted
+
+    @aborted.setter
+    def aborted(self, value):
+        self._aborted = bool(value)
+
     cdef _released(self):
-        # The engine no longer refers to us: drop the reference it held.
+        # The engine no longer refers to us: drop the reference it held. This
+        # is the only place that drops it, and it does so once.
         self._conn = NULL
-        Py_DECREF(self)
+        if self._engine_ref:
+            self._engine_ref = False
+            Py_DECREF(self)
 
     cdef int _finish(self, int rc) except -1:
         if rc == HTTP_RES_OK:
@@ -108,12 +119,20 @@ cdef class Response:
             _raise_for(rc)
         return 0
 
+    cdef _run_abort_handlers(self):
+        handlers = self._abort_handlers
+        self._abort_handlers = None
+        if handlers:
+            for handler in handlers:
+                self._app._call_user(handler, self, None, (self,))
+
     # ---- status and headers -------------------------------------------------------
 
-    def write_status(self, status):
+    def write_status(self, status_or_status_text):
         """Set the status: an int (404) or a status text ("404 Not Found")."""
         cdef bytes b
-        if self._conn == NULL:
+        status = status_or_status_text
+        if not _res_live(self):
             return self
         if isinstance(status, int):
             rc = http_res_write_status_code(self._conn, status)
@@ -131,7 +150,7 @@ cdef class Response:
         if not k or b":" in k or b" " in k or b"\t" in k:
             raise ValueError("invalid header name: %r" % k)
         cdef int rc
-        if self._conn != NULL:
+        if _res_live(self):
             rc = http_res_write_header(self._conn, k, len(k), v, len(v))
             if rc != HTTP_RES_OK and rc != HTTP_RES_NOT_PENDING:
                 _raise_for(rc, (k, v))
@@ -148,10 +167,7 @@ cdef class Response:
     def end(self, message=b"", bint end_connection=False):
         """Send the response with this body (str, bytes, or JSON for anything else)."""
         cdef bytes body
-        cdef const char *p
-        cdef Py_ssize_t n
-        cdef int rc
-        if self._conn == NULL:
+        if not _res_live(self):
             return self
         if message is None:
             return self.end_without_body(end_connection)
@@ -160,6 +176,12 @@ cdef class Response:
             body = self._app._json_dumps(message)
             if not http_res_has_content_type(self._conn):
                 http_res_write_header(self._conn, b"Content-Type", 12, b"application/json", 16)
+        return self._end_body(body, end_connection)
+
+    cdef _end_body(self, bytes body, bint end_connection):
+        cdef const char *p
+        cdef Py_ssize_t n
+        cdef int rc
         p = body
         n = len(body)
         if self._app._dispatching:
@@ -174,7 +196,7 @@ cdef class Response:
     def end_without_body(self, bint end_connection=False):
         """Finish with no body (Content-Length: 0, so keep-alive clients do not wait)."""
         cdef int rc
-        if self._conn == NULL:
+        if not _res_live(self):
             return self
         with nogil:
             rc = http_res_end_without_body(self._conn, end_connection)
@@ -187,7 +209,7 @@ cdef class Response:
         App(max_backpressure=...): the bytes are kept, wait for on_writable."""
         cdef bytes body
         cdef int rc
-        if self._conn == NULL:
+        if not _res_live(self):
             return False
         body = _as_bytes(message)
         if body is None:
@@ -205,18 +227,27 @@ cdef class Response:
     def send(self, message=b"", content_type=b"text/plain", status=b"200 OK", headers=None,
              bint end_connection=False):
         """One call for status, headers and body (socketify's send, with its bugs fixed)."""
-        if self._conn == NULL:
+        cdef bytes body
+        if not _res_live(self):
             return self
         self.write_status(status)
         if headers is not None:
             items = headers.items() if isinstance(headers, dict) else headers
             for k, v in items:
                 self.write_header(k, v)
-        if message is not None and _as_bytes(message) is None:
-            content_type = b"application/json"
+        if message is None:
+            body = b""
+        else:
+            body = _as_bytes(message)
+            if body is None:
+                # JSON: the content type is written here, once (end() would add a second).
+                body = self._app._json_dumps(message)
+                content_type = b"application/json"
         if content_type is not None:
             self.write_header(b"Content-Type", content_type)
-        return self.end(message if message is not None else b"", end_connection)
+        if not _res_live(self):
+            return self
+        return self._end_body(body, end_connection)
 
     def redirect(self, location, status_code=302):
         self.write_status(status_code)
@@ -229,7 +260,7 @@ cdef class Response:
         """Run callback(res) corked: everything it writes leaves in one send."""
         cdef http_conn_t *conn = self._conn
         cdef int corked
-        if conn == NULL:
+        if not _res_live(self):
             return self
         corked = http_conn_cork(conn)
         try:
@@ -247,6 +278,14 @@ cdef class Response:
                   bint end_connection=False):
         return self.cork(lambda res: res.send(message, content_type, status, headers, end_connection))
 
+    def render(self, *args, **kwargs):
+        """End with app.template(...)'s render(*args, **kwargs) as text/html, corked."""
+        template = self._app._template
+        if template is None:
+            raise RuntimeError("No registered templated engine: call app.template(engine) first")
+        return self.cork(lambda res: res.write_header(b"Content-Type", b"text/html")
+                         .end(template.render(*args, **kwargs)))
+
     # ---- state -------------------------------------------------------------------------------
 
     def has_responded(self):
@@ -254,7 +293,7 @@ cdef class Response:
 
     def on_aborted(self, handler):
         """handler(res) runs once if the response can no longer be sent."""
-        if self.aborted:
+        if self._aborted:
             self._app._call_user(handler, self, None, (self,))
             return self
         if self._abort_handlers is None:
@@ -265,7 +304,7 @@ cdef class Response:
     def on_data(self, handler):
         """handler(res, chunk: bytes, is_end: bool) receives the request body."""
         self._data_handler = handler
-        if self._conn != NULL:
+        if _res_live(self):
             if not http_conn_body_pending(self._conn):
                 # No body (left): deliver the end right away.
                 self._app._call_user(handler, self, None, (self, b"", True))
@@ -301,6 +340,18 @@ cdef class Response:
         except Exception:
             return None
 
+    async def get_form_urlencoded(self, encoding="utf-8"):
+        """The body as an application/x-www-form-urlencoded dict (a repeated
+        name: last value wins; blank values dropped), or None if empty or invalid.
+        Values are decoded once (socketify decodes twice)."""
+        data = await self.get_data()
+        try:
+            pairs = _parse_qsl(data.getvalue().decode(encoding), encoding=encoding,
+                               errors="strict")
+        except Exception:
+            return None
+        return dict(pairs) if pairs else None
+
     async def get_json(self):
         data = await self.get_data()
         try:
@@ -310,17 +361,17 @@ cdef class Response:
 
     def close(self):
         """Close the connection now; the response is aborted."""
-        if self._conn != NULL:
+        if _res_live(self):
             http_conn_close(self._conn)
         return self
 
     def get_write_offset(self):
         """Body bytes accepted so far (0 once the response is gone)."""
-        return http_res_write_offset(self._conn) if self._conn != NULL else 0
+        return http_res_write_offset(self._conn) if _res_live(self) else 0
 
     def write_offset(self, offset):
         """Override the write offset (socketify's write_offset)."""
-        if self._conn != NULL:
+        if _res_live(self):
             http_res_set_write_offset(self._conn, offset)
         return self
 
@@ -337,7 +388,7 @@ cdef class Response:
         cdef size_t accepted = 0
         cdef uint64_t total
         cdef int rc
-        if self._conn == NULL:
+        if not _res_live(self):
             return (False, True)
         body = _as_bytes(message)
         if body is None:
@@ -362,7 +413,7 @@ cdef class Response:
         """handler(res, offset) -> bool runs when the socket has taken all queued
         output, while the response is pending."""
         self._writable_handler = handler
-        if self._conn != NULL:
+        if _res_live(self):
             http_res_on_writable(self._conn, 1 if handler is not None else 0)
         return self
 
@@ -407,7 +458,7 @@ cdef class Response:
     def write_continue(self):
         """Send "100 Continue" (also sent for you when the handler first asks for the body)."""
         cdef int rc
-        if self._conn != NULL:
+        if _res_live(self):
             rc = http_res_write_continue(self._conn)
             if rc != HTTP_RES_OK and rc != HTTP_RES_NOT_PENDING:
                 _raise_for(rc)
@@ -415,12 +466,12 @@ cdef class Response:
 
     def pause(self):
         """Stop reading this connection (and its timeout) until resume()."""
-        if self._conn != NULL:
+        if _res_live(self):
             http_res_pause(self._conn)
         return self
 
     def resume(self):
-        if self._conn != NULL:
+        if _res_live(self):
             http_res_resume(self._conn)
         return self
 
@@ -440,7 +491,7 @@ cdef class Response:
 
     def get_native_handle(self):
         """The uSockets socket pointer as an int (0 once the response is gone)."""
-        return <size_t>http_conn_socket(self._conn) if self._conn != NULL else 0
+        return <size_t>http_conn_socket(self._conn) if _res_live(self) else 0
 
     def get_remote_address_bytes(self):
         return PyBytes_FromStringAndSize(<char *>self._ip, self._ip_len)
@@ -450,10 +501,31 @@ cdef class Response:
         cdef int n = http_format_ip(self._ip, self._ip_len, buf, sizeof(buf))
         return PyUnicode_DecodeASCII(buf, n, NULL)
 
-    def run_async(self, coro):
+    def run_async(self, task):
         """Run a coroutine for this response; its exceptions go to the error handler."""
-        return self._app._start_coroutine(coro, self, None)
+        return _run_coroutine(self._app, task, self, None, CORO_USER, None)
+
+    # ---- socketify's callback plumbing, public by name --------------------------------
+
+    def grab_aborted_handler(self):
+        """No-op kept for socketify apps: here a handler may always return
+        without answering while something holds the response."""
+        return self
+
+    def trigger_aborted(self):
+        """Mark the response aborted and run its on_aborted handlers now (once),
+        as the engine does when the client goes. The connection is not closed."""
+        self._aborted = True
+        self._run_abort_handlers()
+        return self
+
+    def trigger_data_handler(self, data, is_end):
+        """Call the on_data handler with (res, data, is_end), as the engine does."""
+        handler = self._data_handler
+        if handler is not None:
+            self._app._call_user(handler, self, None, (self, data, bool(is_end)))
+        return self
 
     def __repr__(self):
-        state = "aborted" if self.aborted else ("responded" if self._responded else "pending")
+        state = "aborted" if self._aborted else ("responded" if self._responded else "pending")
         return "<Response %s>" % state
