@@ -555,6 +555,9 @@ static int parse_target(char *t, size_t n, http_request_t *req, struct target_in
     char *auth, *rest;
     long port;
 
+    ti->authority = NULL;
+    ti->authority_len = ti->host_len = 0;
+    ti->port = ti->default_port = 0;
     ti->absolute = 0;
     if (t[0] == '/') {
         req->target = t;
