@@ -9,8 +9,9 @@
  *   Lower-casing header names in place is idempotent, so re-parsing a prefix
  *   that was already partly lower-cased is harmless.
  * - Only the first max_head_size bytes are ever looked at. A head that does
- *   not end inside them is over the limit (431) once more bytes than the limit
- *   are buffered; until then it is INCOMPLETE.
+ *   not end inside them is over the limit once more bytes than the limit are
+ *   buffered (431; 414 while still in the request line, 501 in the method);
+ *   until then it is INCOMPLETE.
  * - Byte classes come from 256-entry tables; the long runs (target, field
  *   names, field values) are also tested eight bytes at a time where that is
  *   cheap (see "scanning loops"). No per-byte calls, nothing allocates.
