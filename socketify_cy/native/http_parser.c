@@ -9,13 +9,86 @@
  *   Lower-casing header names in place is idempotent, so re-parsing a prefix
  *   that was already partly lower-cased is harmless.
  * - Only the first max_head_size bytes are ever looked at. A head that does
- *   not end inside them is over the limit (431) once more bytes than the limit
- *   are buffered; until then it is INCOMPLETE.
+ *   not end inside them is over the limit once more bytes than the limit are
+ *   buffered (431; 414 while still in the request line, 501 in the method);
+ *   until then it is INCOMPLETE.
  * - Byte classes come from 256-entry tables; the long runs (target, field
  *   names, field values) are also tested eight bytes at a time where that is
  *   cheap (see "scanning loops"). No per-byte calls, nothing allocates.
  * - The chunked decoder is a byte-at-a-time state machine (except for chunk
  *   data, which is handed out as views), so input may be split anywhere.
+ *
+ * What we refuse, and why (RFC 9110 / RFC 9112; status in brackets)
+ * Request line
+ * - More than one empty line (CRLF) before the request line [400]: RFC 9112
+ *   2.2 asks to tolerate at least one; more is not a client quirk. A bare LF
+ *   there [400].
+ * - Method: 1*tchar, case-sensitive; empty, or any other byte [400]. A method
+ *   still going at the head limit [501] (RFC 9112 3: longer than any method
+ *   we implement).
+ * - Exactly one SP between method, target and version; HTAB, two SP, leading
+ *   or trailing whitespace [400] (RFC 9112 3 allows lenient parsing; we do
+ *   not, whitespace ambiguity is a smuggling tool).
+ * - A request line still going at the head limit [414] (RFC 9112 3: a target
+ *   longer than we wish to parse MUST be 414); over the limit in the fields
+ *   it is [431].
+ * - Target bytes: visible ASCII 0x21-0x7E only; controls, DEL, raw UTF-8 /
+ *   obs-text [400] (RFC 3986 allows no such byte); '#' [400] (a fragment is
+ *   never part of a request-target, RFC 9112 3.2). We do not refuse the other
+ *   visible bytes RFC 3986 wants percent-encoded (" < > \ ^ ` { | }) nor bad
+ *   %-escapes: they change no framing or routing, clients send them, and the
+ *   application decodes the target anyway.
+ * - Target forms (RFC 9112 3.2):
+ *   origin-form "/..." is the usual one.
+ *   absolute-form "http://" or "https://" (scheme in any case) authority
+ *   [path] ["?" query] is accepted (3.2.2: MUST accept). target/path_len
+ *   then cover its path and query, "/" for an empty path, so routing sees
+ *   what an origin-form request would give. Refused [400]: another scheme,
+ *   userinfo ("user@", RFC 9110 4.2.4), an empty or invalid host, an empty
+ *   path followed by a query ("http://h?q": the origin-form "/?q" exists
+ *   nowhere in the buffer to point at, and clients send "http://h/?q"), and
+ *   a Host field naming another host or port (see below).
+ *   asterisk-form "*" with OPTIONS only (3.2.4); with another method, or
+ *   followed by more bytes [400].
+ *   authority-form (CONNECT host:port, 3.2.3) [501]: well formed, but we are
+ *   no proxy and do not tunnel. Anything else, including host:port with
+ *   another method or CONNECT without a port [400].
+ * - Version "HTTP/" DIGIT "." DIGIT exactly (case-sensitive): HTTP/1.0 and
+ *   HTTP/1.1; HTTP/1.2-1.9 are handled as HTTP/1.1 (RFC 9110 2.5: a higher
+ *   minor version of a major we implement), version_minor says 1. Another
+ *   major (0.9, 2.0, 3.0) [505]. Any other shape (1.10, 01.1, "http/1.1",
+ *   missing, trailing bytes) [400].
+ * Header fields
+ * - Name: 1*tchar directly followed by ':'; whitespace before the colon
+ *   [400] (RFC 9112 5.1 MUST); empty name, any other byte [400]. A line
+ *   starting with SP/HTAB (obs-fold) [400] (RFC 9112 5.2 lets a server
+ *   reject it; unfolding is how parsers disagree).
+ * - Value: HTAB, SP, VCHAR, obs-text; NUL, other controls, DEL, CR not
+ *   followed by LF [400]. Every line ends in CRLF; a bare LF [400].
+ * - More than HTTP_MAX_HEADERS fields, or a head over the limit [431].
+ * - Host (RFC 9112 3.2, RFC 9110 7.2): more than one [400] in any version;
+ *   missing or empty in HTTP/1.1 [400]; HTTP/1.0 may omit it or send it
+ *   empty. A non-empty value must be uri-host [":" port] (RFC 3986 3.2.2):
+ *   reg-name (unreserved, %HH, sub-delims), an IPv4 address (a reg-name by
+ *   syntax), or "[" IPv6address / IPvFuture "]"; else [400]. Stricter than
+ *   RFC 3986: ',' is refused, as a comma in Host can only come from two Host
+ *   lines combined into a list; the port must be 1-5 digits, at most 65535,
+ *   and an empty port ("h:") is refused: senders SHOULD omit it, and one
+ *   authority should have one spelling when we compare it.
+ * - Absolute-form target and Host: when Host is present, its host must equal
+ *   the target's (ASCII case-insensitive, bytes otherwise) and its port the
+ *   target's, a missing port counting as the scheme's default (80/443); else
+ *   [400]. RFC 9112 3.2.2 says a server uses the target's authority and
+ *   ignores Host; we refuse the mismatch instead as a cache-poisoning and
+ *   routing-confusion defence. HTTP/1.1 still needs Host [400 if missing].
+ * - Content-Length: 1-18 DIGITs; sign, hex, list ("5, 5"), inner space,
+ *   empty [400]; repeated fields must be byte-identical [400].
+ * - Transfer-Encoding: see check_transfer_encoding (chunked alone; other
+ *   codings [501]; chunked not last, repeated, junk [400]). TE with
+ *   Content-Length, TE in HTTP/1.0, two TE fields [400] (RFC 9112 6.1, 6.3).
+ * Chunked body (http_chunked_decode): hex size below 2^60, extensions
+ * without controls, CRLF exactly where due, the trailer section with the
+ * field syntax above; a trailer field from FORBIDDEN_TRAILERS [400].
  */
 #include "http_parser.h"
 
@@ -27,28 +100,31 @@
 #define C_TOKEN 0x01
 /* allowed inside a field value: HTAB, 0x20-0x7E, obs-text 0x80-0xFF */
 #define C_VALUE 0x02
-/* allowed inside the request target: 0x21-0x7E and 0x80-0xFF */
+/* allowed inside the request target: visible ASCII 0x21-0x7E except '#' */
 #define C_TARGET 0x04
 /* hexadecimal digit */
 #define C_HEX 0x08
+/* reg-name bytes of a host (RFC 3986 3.2.2): unreserved, sub-delims except
+ * ',' (see the decisions above), and '%' (its two hex digits are checked) */
+#define C_HOST 0x10
 
 static const uint8_t char_class[256] = {
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,  /* 0x00 */
-     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x10 */
-     2,  7,  6,  7,  7,  7,  7,  7,  6,  6,  7,  7,  6,  7,  7,  6,  /* 0x20 */
-    15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  6,  6,  6,  6,  6,  /* 0x30 */
-     6, 15, 15, 15, 15, 15, 15,  7,  7,  7,  7,  7,  7,  7,  7,  7,  /* 0x40 */
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  6,  6,  6,  7,  7,  /* 0x50 */
-     7, 15, 15, 15, 15, 15, 15,  7,  7,  7,  7,  7,  7,  7,  7,  7,  /* 0x60 */
-     7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  6,  7,  6,  7,  0,  /* 0x70 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0x80 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0x90 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xA0 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xB0 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xC0 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xD0 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xE0 */
-     6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  6,  /* 0xF0 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   2,   0,   0,   0,   0,   0,   0,  /* 0x00 */
+      0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x10 */
+      2,  23,   6,   3,  23,  23,  23,  23,  22,  22,  23,  23,   6,  23,  23,   6,  /* 0x20 */
+     31,  31,  31,  31,  31,  31,  31,  31,  31,  31,   6,  22,   6,  22,   6,   6,  /* 0x30 */
+      6,  31,  31,  31,  31,  31,  31,  23,  23,  23,  23,  23,  23,  23,  23,  23,  /* 0x40 */
+     23,  23,  23,  23,  23,  23,  23,  23,  23,  23,  23,   6,   6,   6,   7,  23,  /* 0x50 */
+      7,  31,  31,  31,  31,  31,  31,  23,  23,  23,  23,  23,  23,  23,  23,  23,  /* 0x60 */
+     23,  23,  23,  23,  23,  23,  23,  23,  23,  23,  23,   6,   7,   6,  23,   0,  /* 0x70 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0x80 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0x90 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xA0 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xB0 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xC0 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xD0 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xE0 */
+      2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,   2,  /* 0xF0 */
 };
 static const uint8_t token_lower[256] = {
       0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  /* 0x00 */
@@ -127,13 +203,15 @@ static inline uint64_t bytes_in(uint64_t v7, unsigned lo, unsigned hi)
 }
 #endif
 
-/* Request target bytes: 0x21-0x7E, 0x80-0xFF. Returns the first other byte. */
+/* Request target bytes: 0x21-0x7E but '#'. Returns the first other byte. */
 static inline char *scan_target(char *p, const char *end)
 {
     for (;;) {
 #ifdef HP_SWAR
         if (end - p >= 8) {
-            uint64_t m = stop_bytes(load8(p), 0x21);
+            uint64_t v = load8(p), hash = v ^ (ONES * '#');
+            /* each term's lowest flag is a real stop byte, so is their union's */
+            uint64_t m = stop_bytes(v, 0x21) | (v & HIGHS) | ((hash - ONES) & ~hash & HIGHS);
             if (m == 0) {
                 p += 8;
                 continue;
@@ -209,9 +287,154 @@ static inline char *scan_name(char *p, const char *end)
 
 /* ---- request head ---------------------------------------------------------- */
 
-/* RFC 9112 2.2 lets a server ignore at least one empty line before the
- * request line (some clients send CRLF after a POST body); we take a few. */
-#define MAX_LEADING_EMPTY_LINES 4
+/* RFC 9112 2.2: a server SHOULD ignore at least one empty line before the
+ * request line (clients sending CRLF after a POST body); one is all we take. */
+#define MAX_LEADING_EMPTY_LINES 1
+
+static inline int is_alpha(uint8_t c) { return (uint8_t)((c | 0x20) - 'a') < 26; }
+static inline int is_digit(uint8_t c) { return (uint8_t)(c - '0') < 10; }
+
+/* ASCII case-insensitive equality of two byte runs of length n. */
+static int ascii_ieq(const char *a, const char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x != y && !(is_alpha(x) && (x ^ y) == 0x20))
+            return 0;
+    }
+    return 1;
+}
+
+/* dec-octet "." dec-octet "." dec-octet "." dec-octet (RFC 3986 3.2.2):
+ * 0-255, no leading zero. */
+static int valid_ipv4(const char *s, size_t n)
+{
+    size_t i = 0;
+    int octets;
+    for (octets = 0; octets < 4; octets++) {
+        size_t st;
+        unsigned v = 0;
+        if (octets && (i == n || s[i++] != '.'))
+            return 0;
+        st = i;
+        while (i < n && i - st < 4 && is_digit((uint8_t)s[i]))
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        if (i == st || i - st > 3 || v > 255 || (s[st] == '0' && i - st > 1))
+            return 0;
+    }
+    return i == n;
+}
+
+/* IPv6address (RFC 3986 3.2.2): eight h16 groups, or fewer with one "::",
+ * the last 32 bits optionally as an IPv4 address. */
+static int valid_ipv6(const char *s, size_t n)
+{
+    size_t i = 0;
+    int groups = 0, dcolon = 0;
+    if (n >= 2 && s[0] == ':' && s[1] == ':') {
+        dcolon = 1;
+        i = 2;
+    }
+    while (i < n) {
+        size_t st = i;
+        while (i < n && i - st < 5 && (char_class[(uint8_t)s[i]] & C_HEX))
+            i++;
+        if (i < n && s[i] == '.') {
+            /* an IPv4 tail ends the address and counts as two groups */
+            if (!valid_ipv4(s + st, n - st))
+                return 0;
+            groups += 2;
+            i = n;
+            break;
+        }
+        if (i == st || i - st > 4)
+            return 0;
+        groups++;
+        if (i == n)
+            break;
+        if (s[i] != ':' || ++i == n)
+            return 0; /* junk, or a single trailing ':' */
+        if (s[i] == ':') {
+            if (dcolon)
+                return 0;
+            dcolon = 1;
+            i++;
+        }
+    }
+    /* "::" stands for at least one group */
+    return dcolon ? groups <= 7 : groups == 8;
+}
+
+/* IP-literal contents: IPv6address / IPvFuture ("v" 1*HEXDIG "." 1*( unreserved
+ * / sub-delims / ":" ); we leave ',' out here as in reg-name). */
+static int valid_ip_literal(const char *s, size_t n)
+{
+    if (n && (s[0] == 'v' || s[0] == 'V')) {
+        size_t i = 1, st;
+        while (i < n && (char_class[(uint8_t)s[i]] & C_HEX))
+            i++;
+        if (i == 1 || i == n || s[i] != '.')
+            return 0;
+        st = ++i;
+        while (i < n && ((char_class[(uint8_t)s[i]] & C_HOST) || s[i] == ':') && s[i] != '%')
+            i++;
+        return i == n && i > st;
+    }
+    return valid_ipv6(s, n);
+}
+
+/*
+ * uri-host [ ":" port ] (RFC 9110 7.2 and 4.2; RFC 3986 3.2.2, 3.2.3) in
+ * s[0..n). On success returns 0, *host_len is the length of the uri-host and
+ * *port the port (-1 when there is none). The host is never empty.
+ */
+static int parse_host_port(const char *s, size_t n, size_t *host_len, long *port)
+{
+    size_t i = 0;
+    long v = 0;
+    if (n == 0)
+        return -1;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', n);
+        if (!rb || !valid_ip_literal(s + 1, (size_t)(rb - s) - 1))
+            return -1;
+        i = (size_t)(rb - s) + 1;
+    } else {
+        while (i < n && s[i] != ':') {
+            uint8_t c = (uint8_t)s[i];
+            if (!(char_class[c] & C_HOST))
+                return -1;
+            if (c == '%') {
+                if (n - i < 3 || !(char_class[(uint8_t)s[i + 1]] & C_HEX) ||
+                    !(char_class[(uint8_t)s[i + 2]] & C_HEX))
+                    return -1;
+                i += 2;
+            }
+            i++;
+        }
+        if (i == 0)
+            return -1;
+    }
+    *host_len = i;
+    *port = -1;
+    if (i == n)
+        return 0;
+    if (s[i] != ':')
+        return -1;
+    /* 1 to 5 digits, at most 65535; an empty port is refused */
+    if (++i == n || n - i > 5)
+        return -1;
+    for (; i < n; i++) {
+        if (!is_digit((uint8_t)s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v > 65535)
+        return -1;
+    *port = v;
+    return 0;
+}
 
 /* Connection: comma-separated tokens; we only care about two of them. */
 static void scan_connection(const char *v, size_t n, int *saw_close, int *saw_keep_alive)
@@ -307,33 +530,128 @@ static int scan_version(const char *p, size_t avail, int *major, int *minor)
     return 1;
 }
 
+/* What the request target turned out to be (see parse_target). */
+struct target_info {
+    const char *authority; /* absolute-form only */
+    size_t authority_len;
+    size_t host_len;       /* uri-host part of the authority */
+    long port;             /* the authority's port, or the scheme's default */
+    long default_port;     /* 80 for http, 443 for https */
+    int absolute;
+};
+
+/*
+ * Classify and check a complete request target t[0..n) (its bytes already
+ * passed scan_target, so they are visible ASCII without '#') and set the
+ * target views of req. Returns 0 or a negative parse result.
+ *   origin-form   "/" ...                      -> as is
+ *   asterisk-form "*", method OPTIONS only      -> target "*"
+ *   absolute-form http(s)://authority[path][?q] -> target = path[?q]
+ *   authority-form host:port, method CONNECT    -> 501 (we do not tunnel)
+ *   anything else                               -> 400
+ */
+static int parse_target(char *t, size_t n, http_request_t *req, struct target_info *ti)
+{
+    size_t scheme_len, i, alen, hl;
+    char *auth, *rest;
+    long port;
+
+    ti->authority = NULL;
+    ti->authority_len = ti->host_len = 0;
+    ti->port = ti->default_port = 0;
+    ti->absolute = 0;
+    if (t[0] == '/') {
+        req->target = t;
+        req->target_len = (uint32_t)n;
+        return 0;
+    }
+    if (t[0] == '*') {
+        /* the caller already refused '*' for methods other than OPTIONS */
+        if (n != 1)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+        req->target = t;
+        req->target_len = 1;
+        return 0;
+    }
+    if (n > 5 && token_ieq(t, "https", 5) && t[5] == ':')
+        scheme_len = 5;
+    else if (n > 4 && token_ieq(t, "http", 4) && t[4] == ':')
+        scheme_len = 4;
+    else
+        scheme_len = 0;
+    if (scheme_len == 0 || n < scheme_len + 3 || t[scheme_len + 1] != '/' || t[scheme_len + 2] != '/') {
+        /* authority-form is CONNECT's only (RFC 9112 3.2.3) */
+        if (req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0 &&
+            parse_host_port(t, n, &hl, &port) == 0 && port >= 0)
+            return HTTP_PARSE_ERROR_NOT_IMPLEMENTED;
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    }
+
+    auth = t + scheme_len + 3;
+    for (i = 0; auth + i < t + n && auth[i] != '/' && auth[i] != '?'; i++) {
+        if (auth[i] == '@')
+            return HTTP_PARSE_ERROR_BAD_REQUEST; /* userinfo: RFC 9110 4.2.4 */
+    }
+    alen = i;
+    /* an empty host is invalid for http(s) (RFC 9110 4.2.1, 4.2.2) */
+    if (parse_host_port(auth, alen, &hl, &port) != 0)
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    rest = auth + alen;
+    if (rest == t + n) {
+        /* empty path means "/" (RFC 9110 4.2.3): the second '/' of "//" is one */
+        req->target = auth - 1;
+        req->target_len = 1;
+    } else if (*rest == '?') {
+        /* empty path with a query: "/?q" exists nowhere in the buffer */
+        return HTTP_PARSE_ERROR_BAD_REQUEST;
+    } else {
+        req->target = rest;
+        req->target_len = (uint32_t)(t + n - rest);
+    }
+    ti->absolute = 1;
+    ti->authority = auth;
+    ti->authority_len = alen;
+    ti->host_len = hl;
+    ti->default_port = scheme_len == 5 ? 443 : 80;
+    ti->port = port >= 0 ? port : ti->default_port;
+    return 0;
+}
+
 int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t *req, size_t *consumed)
 {
+    /* where an incomplete head stopped: decides the status once over the limit */
+    enum { IN_METHOD, IN_LINE, IN_FIELDS } where = IN_LINE;
     char *p = data;
     char *end = data + (len < max_head_size ? len : max_head_size);
     char *start;
     unsigned empty_lines = 0;
     uint32_t n = 0;
-    int minor;
+    int minor, r;
     int host_count = 0, host_empty = 0;
     int saw_close = 0, saw_keep_alive = 0;
-    const char *te_value = NULL, *cl_value = NULL;
-    uint32_t te_len = 0, cl_len = 0;
+    const char *te_value = NULL, *cl_value = NULL, *host_value = NULL;
+    uint32_t te_len = 0, cl_len = 0, host_vlen = 0;
+    size_t host_hlen = 0;
+    long host_port = -1;
     uint64_t content_length = 0;
+    struct target_info ti;
 
     *consumed = 0;
     req->expect_continue = 0;
 
-    /* optional empty lines */
+    /* optional empty line */
     while (p < end && *p == '\r') {
+        if (empty_lines++ == MAX_LEADING_EMPTY_LINES)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
         if (p + 1 == end)
             goto incomplete;
-        if (p[1] != '\n' || ++empty_lines > MAX_LEADING_EMPTY_LINES)
+        if (p[1] != '\n')
             return HTTP_PARSE_ERROR_BAD_REQUEST;
         p += 2;
     }
 
     /* method: 1*tchar SP */
+    where = IN_METHOD;
     start = p;
     while (p < end && (char_class[(uint8_t)*p] & C_TOKEN))
         p++;
@@ -344,35 +662,48 @@ int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t
     req->method = start;
     req->method_len = (uint32_t)(p - start);
     p++;
+    where = IN_LINE;
 
-    /* request target: origin-form only, "/" then visible bytes, then SP */
+    /* request target: visible ASCII but '#', then SP; its form is checked
+     * once it is complete, the bytes as they come */
     if (p == end)
         goto incomplete;
-    if (*p != '/')
+    if (*p == '*') {
+        if (req->method_len != 7 || memcmp(req->method, "OPTIONS", 7) != 0)
+            return HTTP_PARSE_ERROR_BAD_REQUEST;
+    } else if (*p != '/' && *p != '[' && !(char_class[(uint8_t)*p] & C_HOST)) {
         return HTTP_PARSE_ERROR_BAD_REQUEST;
+    }
     start = p;
     p = scan_target(p, end);
     if (p == end)
         goto incomplete;
     if (*p != ' ')
         return HTTP_PARSE_ERROR_BAD_REQUEST;
-    req->target = start;
-    req->target_len = (uint32_t)(p - start);
+    r = parse_target(start, (size_t)(p - start), req, &ti);
+    if (r != 0)
+        return r;
     p++;
 
     /* version and CRLF */
     if (end - p >= 10 && memcmp(p, "HTTP/1.1\r\n", 10) == 0) {
         minor = 1;
     } else {
-        int major, r = scan_version(p, (size_t)(end - p), &major, &minor);
+        int major;
+        r = scan_version(p, (size_t)(end - p), &major, &minor);
         if (r == 0)
             goto incomplete;
         if (r < 0)
             return HTTP_PARSE_ERROR_BAD_REQUEST;
-        if (major != 1 || minor > 1)
+        if (major != 1)
             return HTTP_PARSE_ERROR_BAD_VERSION;
+        /* RFC 9110 2.5: a higher minor version of a supported major version
+         * is handled as the highest one we implement */
+        if (minor > 1)
+            minor = 1;
     }
     p += 10;
+    where = IN_FIELDS;
 
     /* header fields, up to the empty line */
     for (;;) {
@@ -428,13 +759,17 @@ int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t
         req->headers[n].value_len = value_len;
         n++;
 
-        /* the few fields that shape framing and connection handling */
+        /* the few fields that shape framing, routing and connection handling */
         switch (name_len) {
         case 4:
             if (memcmp(name, "host", 4) == 0) {
                 if (++host_count > 1)
                     return HTTP_PARSE_ERROR_BAD_REQUEST;
+                host_value = value;
+                host_vlen = value_len;
                 host_empty = (value_len == 0);
+                if (!host_empty && parse_host_port(value, value_len, &host_hlen, &host_port) != 0)
+                    return HTTP_PARSE_ERROR_BAD_REQUEST;
             }
             break;
         case 6:
@@ -490,8 +825,26 @@ int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t
     /* whole-head checks */
     if (minor == 1 && (host_count == 0 || host_empty))
         return HTTP_PARSE_ERROR_BAD_REQUEST;
+    if (ti.absolute) {
+        /* RFC 9112 3.2.2: the target's authority wins over Host. Two
+         * different authorities in one request is how caches and routers
+         * get confused (cache poisoning), so a Host that names another
+         * host or port is refused instead. The port absent on either side
+         * is the scheme's default. */
+        if (host_count) {
+            long hp = host_port >= 0 ? host_port : ti.default_port;
+            if (host_empty || host_hlen != ti.host_len || hp != ti.port ||
+                !ascii_ieq(host_value, ti.authority, ti.host_len))
+                return HTTP_PARSE_ERROR_BAD_REQUEST;
+        }
+        req->authority = ti.authority;
+        req->authority_len = (uint32_t)ti.authority_len;
+    } else {
+        req->authority = host_value;
+        req->authority_len = host_vlen;
+    }
+    req->absolute_form = (uint8_t)ti.absolute;
     if (te_value) {
-        int r;
         if (minor == 0 || cl_value)
             return HTTP_PARSE_ERROR_BAD_REQUEST;
         r = check_transfer_encoding(te_value, te_len);
@@ -519,9 +872,13 @@ int http_parse_head(char *data, size_t len, size_t max_head_size, http_request_t
     return HTTP_PARSE_DONE;
 
 incomplete:
-    /* no end of head inside the first max_head_size bytes */
+    /* no end of head inside the first max_head_size bytes: 501 for a method
+     * longer than any we implement (RFC 9112 3 SHOULD), 414 for a longer
+     * request line, 431 for the fields */
     if (len > max_head_size)
-        return HTTP_PARSE_ERROR_HEAD_TOO_LARGE;
+        return where == IN_METHOD ? HTTP_PARSE_ERROR_NOT_IMPLEMENTED
+             : where == IN_LINE   ? HTTP_PARSE_ERROR_URI_TOO_LONG
+                                  : HTTP_PARSE_ERROR_HEAD_TOO_LARGE;
     return HTTP_PARSE_INCOMPLETE;
 }
 
@@ -562,6 +919,65 @@ enum {
 #define CHUNK_TRAILER_LIMIT HTTP_DEFAULT_MAX_HEAD_SIZE
 /* sizes must stay below 2^60: refuse a digit once the value reaches 2^56 */
 #define CHUNK_SIZE_SHIFT_LIMIT ((uint64_t)1 << 56)
+
+/*
+ * Fields a request may not carry in its trailer section. RFC 9110 6.5.1: a
+ * field may only be a trailer when its definition allows it, and the fields
+ * needed before the content can be processed never are: message framing,
+ * routing, authentication, request modifiers, response controls, content
+ * format. A recipient that merged these into the header section, or an
+ * intermediary that did, would act on values the head never showed, so a
+ * request trailing one is refused (400) rather than having it dropped.
+ *   framing / connection:   content-length, transfer-encoding, trailer, te,
+ *                           connection, keep-alive, proxy-connection, upgrade,
+ *                           http2-settings
+ *   routing:                host, max-forwards
+ *   authentication / state: authorization, proxy-authorization, cookie,
+ *                           set-cookie, www-authenticate, proxy-authenticate
+ *   request modifiers:      expect, range, if-match, if-none-match,
+ *                           if-modified-since, if-unmodified-since, if-range,
+ *                           cache-control, pragma
+ *   content format:         content-type, content-encoding, content-range
+ * At most 32 names (one bit each in name_match).
+ */
+static const char *const FORBIDDEN_TRAILERS[] = {
+    "content-length", "transfer-encoding", "trailer", "te", "connection", "keep-alive",
+    "proxy-connection", "upgrade", "http2-settings", "host", "max-forwards", "authorization",
+    "proxy-authorization", "cookie", "set-cookie", "www-authenticate", "proxy-authenticate",
+    "expect", "range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
+    "if-range", "cache-control", "pragma", "content-type", "content-encoding", "content-range",
+};
+#define N_FORBIDDEN_TRAILERS (sizeof(FORBIDDEN_TRAILERS) / sizeof(FORBIDDEN_TRAILERS[0]))
+typedef char forbidden_trailers_fit_in_32_bits[N_FORBIDDEN_TRAILERS <= 32 ? 1 : -1];
+
+/* Advance the match of a trailer name by one byte: keep the names whose
+ * byte at c->name_pos is this one, lower-cased. Trailers are rare, so a plain
+ * loop over the names still in the race is enough. */
+static void trailer_name_step(http_chunked_t *c, uint8_t b)
+{
+    uint32_t m = c->name_match, pos = c->name_pos;
+    uint8_t lc = token_lower[b];
+    unsigned k;
+    for (k = 0; m && k < N_FORBIDDEN_TRAILERS; k++) {
+        uint32_t bit = (uint32_t)1 << k;
+        if ((m & bit) && (uint8_t)FORBIDDEN_TRAILERS[k][pos] != lc)
+            m &= ~bit; /* the terminating NUL never equals a token byte */
+    }
+    c->name_match = m;
+    if (m)
+        c->name_pos = pos + 1;
+}
+
+/* At the ':' of a trailer field: is the complete name a forbidden one? */
+static int trailer_name_forbidden(const http_chunked_t *c)
+{
+    unsigned k;
+    for (k = 0; c->name_match && k < N_FORBIDDEN_TRAILERS; k++) {
+        if ((c->name_match >> k & 1) && FORBIDDEN_TRAILERS[k][c->name_pos] == '\0')
+            return 1;
+    }
+    return 0;
+}
 
 static inline unsigned hex_digit(uint8_t c)
 {
@@ -666,20 +1082,30 @@ int http_chunked_decode(http_chunked_t *c, const char *data, size_t len, size_t 
         case CS_TRAILER_START:
             if (++c->aux > CHUNK_TRAILER_LIMIT)
                 goto error;
-            if (b == '\r')
+            if (b == '\r') {
                 st = CS_FINAL_LF;
-            else if (char_class[b] & C_TOKEN)
+            } else if (char_class[b] & C_TOKEN) {
+                c->name_pos = 0;
+                c->name_match = (uint32_t)(((uint64_t)1 << N_FORBIDDEN_TRAILERS) - 1);
+                trailer_name_step(c, b);
                 st = CS_TRAILER_NAME;
-            else
+            } else {
                 goto error; /* includes obs-fold and bare LF */
+            }
             break;
         case CS_TRAILER_NAME:
             if (++c->aux > CHUNK_TRAILER_LIMIT)
                 goto error;
-            if (b == ':')
+            if (b == ':') {
+                if (trailer_name_forbidden(c))
+                    goto error;
                 st = CS_TRAILER_VALUE;
-            else if (!(char_class[b] & C_TOKEN))
+            } else if (char_class[b] & C_TOKEN) {
+                if (c->name_match)
+                    trailer_name_step(c, b);
+            } else {
                 goto error;
+            }
             break;
         case CS_TRAILER_VALUE:
             if (++c->aux > CHUNK_TRAILER_LIMIT)

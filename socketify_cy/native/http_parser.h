@@ -31,15 +31,22 @@ enum http_body_kind {
 
 typedef struct http_request_s {
     const char *method;     /* case preserved, token characters only */
-    const char *target;     /* origin-form request target ("full url") */
+    const char *target;     /* origin-form part of the request target ("full url"):
+                             * path and query; for an absolute-form target only its
+                             * path+query ("/" when the path is empty); "*" for
+                             * OPTIONS *. Always a view into the parsed buffer. */
+    const char *authority;  /* absolute-form: the target's host[:port]; otherwise
+                             * the Host field value; NULL when neither exists */
     uint32_t method_len;
     uint32_t target_len;
     uint32_t path_len;      /* bytes of target before the first '?' */
-    uint8_t version_minor;  /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+    uint32_t authority_len;
+    uint8_t version_minor;  /* 0 for HTTP/1.0, 1 for HTTP/1.1 (and HTTP/1.2-1.9) */
     uint8_t keep_alive;     /* per version and the Connection header */
     uint8_t body_kind;      /* enum http_body_kind */
     uint8_t expect_continue;/* "Expect: 100-continue" present */
     uint8_t is_head;        /* method is exactly "HEAD" */
+    uint8_t absolute_form;  /* the request target was absolute-form */
     uint64_t content_length;/* valid when body_kind == HTTP_BODY_LENGTH */
     uint32_t num_headers;
     http_header_t headers[HTTP_MAX_HEADERS];
@@ -50,9 +57,11 @@ enum http_parse_result {
     HTTP_PARSE_DONE = 1,             /* a complete head was parsed; *consumed set */
     HTTP_PARSE_INCOMPLETE = 0,       /* need more bytes (and under the size limit) */
     HTTP_PARSE_ERROR_BAD_REQUEST = -400,
+    HTTP_PARSE_ERROR_URI_TOO_LONG = -414,   /* request line does not end within max_head_size */
     HTTP_PARSE_ERROR_HEAD_TOO_LARGE = -431, /* head over max_head_size or too many fields */
-    HTTP_PARSE_ERROR_BAD_VERSION = -505,    /* well-formed line, HTTP version not 1.0/1.1 */
-    HTTP_PARSE_ERROR_NOT_IMPLEMENTED = -501 /* Transfer-Encoding other than chunked */
+    HTTP_PARSE_ERROR_BAD_VERSION = -505,    /* well-formed line, HTTP major version not 1 */
+    HTTP_PARSE_ERROR_NOT_IMPLEMENTED = -501 /* Transfer-Encoding other than chunked, CONNECT
+                                             * (authority-form), a method longer than the limit */
 };
 
 /*
@@ -73,16 +82,25 @@ typedef struct http_chunked_s {
     uint64_t remaining;  /* data bytes left in the current chunk */
     uint32_t state;      /* decoder state, 0 = start of a chunk-size line */
     uint32_t aux;        /* digits seen / trailer bookkeeping */
+    uint32_t name_pos;   /* bytes of the current trailer field name seen */
+    uint32_t name_match; /* forbidden trailer names still matching that prefix */
 } http_chunked_t;
 
 enum http_chunked_result {
     HTTP_CHUNKED_DATA = 1,      /* *out, *out_len: a piece of body data */
     HTTP_CHUNKED_NEED_MORE = 0, /* all input consumed, no data produced */
     HTTP_CHUNKED_DONE = 2,      /* last chunk and trailer section consumed */
-    HTTP_CHUNKED_ERROR = -1     /* malformed: answer 400 and close */
+    HTTP_CHUNKED_ERROR = -1     /* malformed, or a forbidden trailer field: answer 400 and close */
 };
 
-static inline void http_chunked_init(http_chunked_t *c) { c->remaining = 0; c->state = 0; c->aux = 0; }
+static inline void http_chunked_init(http_chunked_t *c)
+{
+    c->remaining = 0;
+    c->state = 0;
+    c->aux = 0;
+    c->name_pos = 0;
+    c->name_match = 0;
+}
 
 /*
  * Decode from data[0..len). Returns after producing one data piece, after the

@@ -341,9 +341,18 @@ static enum seg_kind classify(const char *s, const char *e)
     return SEG_STATIC;
 }
 
+/* The pattern "*" is for "OPTIONS *" (RFC 9112 3.2.4), which names the
+ * server, not a path. It is kept as the root segment " *": no request path
+ * can reach that (the parser refuses SP in a target), only the path "*". */
+static const char ASTERISK_PATTERN[] = "/ *";
+
 int router_add(router_t *r, const char *method, size_t method_len,
                const char *pattern, size_t pattern_len, void *handler)
 {
+    if (pattern && pattern_len == 1 && pattern[0] == '*') {
+        pattern = ASTERISK_PATTERN;
+        pattern_len = 3;
+    }
     if (!r || !pattern || pattern_len == 0 || pattern[0] != '/')
         return -1;
     const char *end = pattern + pattern_len;
@@ -533,7 +542,8 @@ int router_dispatch(router_t *r, const char *method, size_t method_len,
                     const char *path, size_t path_len, int flags,
                     router_visit_fn visit, void *user)
 {
-    if (!r || !visit || !path || path_len == 0 || path[0] != '/')
+    int asterisk = path && path_len == 1 && path[0] == '*';
+    if (!r || !visit || !path || path_len == 0 || (path[0] != '/' && !asterisk))
         return 0;
 
     router_match_t match;
@@ -546,6 +556,17 @@ int router_dispatch(router_t *r, const char *method, size_t method_len,
     w.match = &match;
     w.visit = visit;
     w.user = user;
+
+    if (asterisk) {
+        /* only "*" routes, method tree then any tree */
+        const node_t *root, *c;
+        if (!(flags & ROUTER_SKIP_METHOD) && method && (root = method_lookup(r, method, method_len)) &&
+            (c = static_lookup(root, ASTERISK_PATTERN + 1, 2)) && run_entries(c, &w))
+            return 1;
+        if (!(flags & ROUTER_SKIP_ANY) && r->any_root && (c = static_lookup(r->any_root, ASTERISK_PATTERN + 1, 2)))
+            return run_entries(c, &w);
+        return 0;
+    }
 
     if (!(flags & ROUTER_SKIP_METHOD) && method) {
         const node_t *root = method_lookup(r, method, method_len);

@@ -45,7 +45,8 @@ void router_free(router_t *r);
 
 /*
  * Register handler for method (exact, case-sensitive; NULL = any method) and
- * pattern ("/static", "/:name", or a last segment "*"). Registering the same method and
+ * pattern ("/static", "/:name", or a last segment "*"; or "*" alone, which only the
+ * path "*" of "OPTIONS *" matches). Registering the same method and
  * pattern again adds another handler after the first one.
  * Returns 0, or -1 on a bad pattern ('*' not last, no leading '/') or no memory.
  */

@@ -161,6 +161,9 @@ def build():
         json_end(res, {k: req.get_cookie(k) for k in ("a", "b", "c", "missing")})
 
     app.get("/query", query)
+    # "OPTIONS *" (asterisk-form target): only a "*" route sees it
+    app.options("*", lambda res, req: json_end(res, {
+        "method": req.get_method(), "url": req.get_url(), "full": req.get_full_url()}))
     app.get("/headers", headers)
     app.get("/cookies", cookies)
     app.get("/remote", lambda res, req: res.end(res.get_remote_address()))

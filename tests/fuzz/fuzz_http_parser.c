@@ -13,6 +13,10 @@
  * the stream. Heads are parsed one after another (pipelining); bodies are
  * skipped (Content-Length) or decoded (chunked) both in one call and in
  * pieces whose sizes come from the input, and the two runs must agree.
+ * Every head is also parsed the way the server meets it: a buffer that grows
+ * by pieces whose sizes come from the input, re-parsed after each piece; the
+ * answer must stay INCOMPLETE until it equals the one-shot parse, field for
+ * field. The first head is in addition parsed at (nearly) every prefix.
  */
 #include "http_parser.h"
 
@@ -44,11 +48,34 @@ static int in_range(const char *p, size_t n, const char *lo, const char *hi)
     return p >= lo && p <= hi && (size_t)(hi - p) >= n;
 }
 
+/* reg-name / IP-literal / port bytes a valid Host or authority may hold */
+static int is_authority_byte(uint8_t c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c != 0 && strchr("-._~!$&'()*+;=%:[]", c) != NULL;
+}
+
+static int ascii_ieq_n(const char *a, const char *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x |= 0x20;
+        if (y >= 'A' && y <= 'Z')
+            y |= 0x20;
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
 static int known_head_result(int r)
 {
     return r == HTTP_PARSE_DONE || r == HTTP_PARSE_INCOMPLETE || r == HTTP_PARSE_ERROR_BAD_REQUEST ||
-           r == HTTP_PARSE_ERROR_HEAD_TOO_LARGE || r == HTTP_PARSE_ERROR_BAD_VERSION ||
-           r == HTTP_PARSE_ERROR_NOT_IMPLEMENTED;
+           r == HTTP_PARSE_ERROR_URI_TOO_LONG || r == HTTP_PARSE_ERROR_HEAD_TOO_LARGE ||
+           r == HTTP_PARSE_ERROR_BAD_VERSION || r == HTTP_PARSE_ERROR_NOT_IMPLEMENTED;
 }
 
 /* Everything a DONE result promises about the request and its views. */
@@ -73,11 +100,37 @@ static void check_request(const http_request_t *req, const char *head, size_t co
     FUZZ_CHECK(req->is_head == (req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0));
 
     FUZZ_CHECK(req->target_len > 0 && in_range(req->target, req->target_len, head, hend));
-    FUZZ_CHECK(req->target == req->method + req->method_len + 1);
-    FUZZ_CHECK(req->target[0] == '/');
+    FUZZ_CHECK(req->absolute_form <= 1);
+    if (req->absolute_form) {
+        /* METHOD SP http[s]://authority[path] SP: the authority and then the
+         * target (or, for an empty path, the '/' just before the authority) */
+        const char *line_end = memchr(req->method, '\r', (size_t)(hend - req->method));
+        FUZZ_CHECK(line_end != NULL);
+        FUZZ_CHECK(req->authority_len > 0 && in_range(req->authority, req->authority_len, head, line_end));
+        FUZZ_CHECK(req->authority >= req->method + req->method_len + 8);
+        FUZZ_CHECK(ascii_ieq_n(req->method + req->method_len + 1, "http", 4));
+        FUZZ_CHECK(memcmp(req->authority - 3, "://", 3) == 0);
+        if (req->target == req->authority - 1) {
+            FUZZ_CHECK(req->target_len == 1 && req->authority[req->authority_len] == ' ');
+        } else {
+            FUZZ_CHECK(req->target == req->authority + req->authority_len);
+            FUZZ_CHECK(req->target + req->target_len < line_end && req->target[req->target_len] == ' ');
+        }
+        for (i = 0; i < req->authority_len; i++)
+            FUZZ_CHECK(is_authority_byte((uint8_t)req->authority[i]));
+    } else {
+        FUZZ_CHECK(req->target == req->method + req->method_len + 1);
+        FUZZ_CHECK(req->target[req->target_len] == ' ');
+    }
+    if (req->target[0] == '*') {
+        FUZZ_CHECK(req->target_len == 1 && req->path_len == 1 && !req->absolute_form);
+        FUZZ_CHECK(req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0);
+    } else {
+        FUZZ_CHECK(req->target[0] == '/');
+    }
     for (i = 0; i < req->target_len; i++) {
         uint8_t c = (uint8_t)req->target[i];
-        FUZZ_CHECK(c > 0x20 && c != 0x7F);
+        FUZZ_CHECK(c > 0x20 && c < 0x7F && c != '#');
         if (i < req->path_len)
             FUZZ_CHECK(c != '?');
     }
@@ -103,10 +156,51 @@ static void check_request(const http_request_t *req, const char *head, size_t co
         }
         FUZZ_CHECK(http_find_header(req, h->name, h->name_len) <= h);
     }
-    if (req->version_minor == 1) {
+    {
         const http_header_t *host = http_find_header(req, "host", 4);
-        FUZZ_CHECK(host && host->value_len > 0);
+        if (req->version_minor == 1)
+            FUZZ_CHECK(host && host->value_len > 0);
+        if (host) {
+            for (i = 0; i < host->value_len; i++)
+                FUZZ_CHECK(is_authority_byte((uint8_t)host->value[i]));
+            if (req->absolute_form) {
+                /* same host (the port may differ in spelling: "h" vs "h:80") */
+                const char *hc = memchr(host->value, ']', host->value_len);
+                size_t hl = hc ? (size_t)(hc - host->value) + 1 : host->value_len;
+                if (!hc && memchr(host->value, ':', host->value_len))
+                    hl = (size_t)((const char *)memchr(host->value, ':', host->value_len) - host->value);
+                FUZZ_CHECK(hl <= req->authority_len && ascii_ieq_n(host->value, req->authority, hl));
+                FUZZ_CHECK(hl == req->authority_len || req->authority[hl] == ':');
+            } else {
+                FUZZ_CHECK(req->authority == host->value && req->authority_len == host->value_len);
+            }
+        } else if (!req->absolute_form) {
+            FUZZ_CHECK(req->authority == NULL && req->authority_len == 0);
+        }
     }
+}
+
+/* The views of two DONE parses of the same bytes at bases a and b agree. */
+static void check_same_request(const http_request_t *x, const char *a, const http_request_t *y, const char *b)
+{
+    uint32_t i;
+#define SAME_VIEW(f) FUZZ_CHECK((x->f == NULL) == (y->f == NULL) && (x->f == NULL || x->f - a == y->f - b))
+    SAME_VIEW(method);
+    SAME_VIEW(target);
+    SAME_VIEW(authority);
+    FUZZ_CHECK(x->method_len == y->method_len && x->target_len == y->target_len && x->path_len == y->path_len);
+    FUZZ_CHECK(x->authority_len == y->authority_len && x->absolute_form == y->absolute_form);
+    FUZZ_CHECK(x->version_minor == y->version_minor && x->keep_alive == y->keep_alive);
+    FUZZ_CHECK(x->body_kind == y->body_kind && x->content_length == y->content_length);
+    FUZZ_CHECK(x->expect_continue == y->expect_continue && x->is_head == y->is_head);
+    FUZZ_CHECK(x->num_headers == y->num_headers);
+    for (i = 0; i < x->num_headers && i < y->num_headers; i++) {
+        SAME_VIEW(headers[i].name);
+        SAME_VIEW(headers[i].value);
+        FUZZ_CHECK(x->headers[i].name_len == y->headers[i].name_len);
+        FUZZ_CHECK(x->headers[i].value_len == y->headers[i].value_len);
+    }
+#undef SAME_VIEW
 }
 
 /* Parse a copy of data[0..len) in a buffer of exactly that size. */
@@ -140,6 +234,46 @@ static void check_prefixes(const char *data, size_t len, size_t max_head, int fu
         FUZZ_CHECK(r == HTTP_PARSE_INCOMPLETE || r == full_result);
         FUZZ_CHECK(r != HTTP_PARSE_DONE || full_consumed <= k);
     }
+}
+
+/*
+ * Feed data[0..len) the way a connection receives it: a buffer grows by
+ * pieces whose sizes come from `sizes` (cycled; 1 to 64 bytes, or 1 to 4096
+ * when the size byte's high bit is set) and the parser sees the whole
+ * buffered prefix after each piece, each time in a copy of exactly that size.
+ * Until the answer is final it must be INCOMPLETE; the final answer and, on
+ * DONE, every field must equal the one-shot parse (full_req, whose views
+ * point into full_base).
+ */
+static void check_streamed(const char *data, size_t len, size_t max_head, int full_result, size_t full_consumed,
+                           const http_request_t *full_req, const char *full_base, const uint8_t *sizes,
+                           size_t nsizes)
+{
+    static http_request_t sreq;
+    size_t have = 0, si = 0, consumed;
+    int r = HTTP_PARSE_INCOMPLETE;
+    while (have < len) {
+        char *b;
+        size_t step = 1;
+        if (nsizes) {
+            uint8_t z = sizes[si++ % nsizes];
+            step = (z & 0x80) ? 1 + (size_t)(z & 0x7F) * 32 : 1 + (size_t)(z & 0x3F);
+        }
+        have = step < len - have ? have + step : len;
+        b = malloc(have);
+        if (!b)
+            abort();
+        memcpy(b, data, have);
+        r = http_parse_head(b, have, max_head, &sreq, &consumed);
+        if (r == HTTP_PARSE_DONE) {
+            FUZZ_CHECK(full_result == HTTP_PARSE_DONE && consumed == full_consumed);
+            check_same_request(full_req, full_base, &sreq, b);
+        }
+        free(b);
+        if (r != HTTP_PARSE_INCOMPLETE)
+            break;
+    }
+    FUZZ_CHECK(r == full_result);
 }
 
 struct chunk_run {
@@ -272,6 +406,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
         size_t consumed = 777, again_consumed = 0;
         int r = http_parse_head(buf + off, len - off, max_head, &req, &consumed);
         FUZZ_CHECK(known_head_result(r));
+        /* streamed from the original bytes: no earlier parse touched them */
+        check_streamed((const char *)input + off, len - off, max_head, r, r == HTTP_PARSE_DONE ? consumed : 0,
+                       &req, buf + off, input + (cfg % 5) + rounds,
+                       size > 5 + (size_t)rounds ? size - 5 - (size_t)rounds : 0);
         if (rounds == 0)
             check_prefixes(buf + off, len - off, max_head, r, r == HTTP_PARSE_DONE ? consumed : 0,
                            (uint32_t)cfg * 2654435761u);

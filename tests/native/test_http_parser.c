@@ -168,8 +168,13 @@ static void t_query_split(void)
     CHECK(R.path_len == 1 && R.target_len == 2);
     CHECK(parse("GET /a?b?c HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
     CHECK(R.path_len == 2 && R.target_len == 6);
-    CHECK(parse("GET /%C3%A9\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
-    CHECK(R.target_len == 9 && R.path_len == 9);
+    CHECK(parse("GET /%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(R.target_len == 7 && R.path_len == 7);
+    /* visible bytes RFC 3986 wants encoded are let through (see the decisions) */
+    CHECK(parse("GET /a|b{c}\"d\\e^`<> HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/a|b{c}\"d\\e^`<>"));
+    CHECK(parse("GET /%zz?%1 HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(R.path_len == 4 && R.absolute_form == 0);
 }
 
 static void t_http10_keep_alive(void)
@@ -254,11 +259,16 @@ static void t_chunked_te_ok(void)
 
 static void t_leading_empty_lines(void)
 {
-    const char *s = "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *s = "\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
     size_t consumed;
     CHECK(parse(s, &R, &consumed) == HTTP_PARSE_DONE);
     CHECK(consumed == strlen(s));
-    CHECK(R.method == g_buf + 4);
+    CHECK(R.method == g_buf + 2);
+    /* exactly one empty line is tolerated (RFC 9112 2.2) */
+    CHECK(parse("\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("\r\n\r", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("\r\n\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
     CHECK(parse("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) ==
           HTTP_PARSE_ERROR_BAD_REQUEST);
     CHECK(parse("\r\n", &R, &consumed) == HTTP_PARSE_INCOMPLETE);
@@ -295,8 +305,11 @@ static void t_head_limit(void)
     /* incomplete, not over: wait */
     CHECK(parse_n(s, 150, 199, &R, &consumed) == HTTP_PARSE_INCOMPLETE);
     CHECK(parse_n(s, 150, 150, &R, &consumed) == HTTP_PARSE_INCOMPLETE);
-    /* incomplete and already over: 431 */
-    CHECK(parse_n(s, 151, 150, &R, &consumed) == HTTP_PARSE_ERROR_HEAD_TOO_LARGE);
+    /* incomplete and already over, still in the request line: 414 */
+    CHECK(parse_n(s, 151, 150, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    /* over the limit in the fields: 431 (the line ends at 189) */
+    CHECK(parse_n(s, 200, 190, &R, &consumed) == HTTP_PARSE_ERROR_HEAD_TOO_LARGE);
+    CHECK(parse_n(s, 191, 190, &R, &consumed) == HTTP_PARSE_ERROR_HEAD_TOO_LARGE);
     /* junk inside the limit is still 400, not 431 */
     s[10] = '\x01';
     CHECK(parse_n(s, 200, 100, &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
@@ -463,9 +476,9 @@ static const struct bad_case BAD_CASES[] = {
     {"line ends LF", H11 "X-A: a\n\r\n", BAD},
     {"head ends CR junk", H11 "\r\rX", BAD},
     /* request line */
-    {"absolute-form", "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
-    {"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
-    {"authority-form", "CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"absolute-form other host", "GET http://x/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"asterisk-form GET", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form", "CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_NOT_IMPLEMENTED},
     {"lowercase http", "GET / http/1.1\r\nHost: h\r\n\r\n", BAD},
     {"double space after method", "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
     {"double space after target", "GET /  HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
@@ -480,9 +493,344 @@ static const struct bad_case BAD_CASES[] = {
     {"target control", "GET /a\x01 HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
     {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
     {"HTTP/9.9", "GET / HTTP/9.9\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
-    {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
+    {"HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
+    {"HTTP/0.0", "GET / HTTP/0.0\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
+    {"HTTP/1.1x", "GET / HTTP/1.1x\r\nHost: h\r\n\r\n", BAD},
+    {"HTTP/01.1", "GET / HTTP/01.1\r\nHost: h\r\n\r\n", BAD},
+    {"HTTPS/1.1", "GET / HTTPS/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"version tab", "GET / HTTP/1.1\t\r\nHost: h\r\n\r\n", BAD},
+    {"HTTP/1.2 needs Host", "GET / HTTP/1.2\r\n\r\n", BAD},
+    {"HTTP/1.9 empty Host", "GET / HTTP/1.9\r\nHost:\r\n\r\n", BAD},
+    /* targets (see also t_target_bytes, t_absolute_form) */
+    {"target fragment", "GET /p#f HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target fragment only", "GET # HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target utf8", "GET /p\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target DEL", "GET /p\x7f HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target tab", "GET /p\tq HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target no slash", "GET p HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target empty", "GET  HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"target quote first", "GET \"/ HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"asterisk extra", "OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"asterisk slash", "OPTIONS */ HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"asterisk lower-case method", "options * HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"asterisk HEAD", "HEAD * HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form GET", "GET h:443 HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form no port", "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form empty port", "CONNECT h: HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form path", "CONNECT h:443/x HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"authority-form ipv6", "CONNECT [::1]:443 HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_NOT_IMPLEMENTED},
+    {"authority-form ipv4", "CONNECT 10.0.0.1:443 HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_PARSE_ERROR_NOT_IMPLEMENTED},
+    /* request line whitespace */
+    {"leading space", " GET / HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"leading tab", "\tGET / HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"space before CRLF after target", "GET / \r\nHost: h\r\n\r\n", BAD},
+    {"request line bare CR", "GET / HTTP/1.1\rHost: h\r\n\r\n", BAD},
+    {"request line CR CR LF", "GET / HTTP/1.1\r\r\nHost: h\r\n\r\n", BAD},
+    {"method obs-text", "G\xc3\xa9T / HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    {"method DEL", "GE\x7fT / HTTP/1.1\r\nHost: h\r\n\r\n", BAD},
+    /* fields, more */
+    {"name tab before colon", H11 "X-A\t: b\r\n\r\n", BAD},
+    {"name DEL", H11 "X\x7f" "A: b\r\n\r\n", BAD},
+    {"name colon only", H11 ":\r\n\r\n", BAD},
+    {"first field folded", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", BAD},
+    {"value ESC", H11 "X-A: a\x1b" "b\r\n\r\n", BAD},
+    {"head ends LF LF", "GET / HTTP/1.1\r\nHost: h\n\n", BAD},
+    {"cl utf8 digit", H11 "Content-Length: \xd9\xa5\r\n\r\n", BAD},
+    {"cl ows inside", H11 "Content-Length: 5 \t5\r\n\r\n", BAD},
+    {"cl 2^64+5", H11 "Content-Length: 18446744073709551621\r\n\r\n", BAD},
+    {"te param", H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", BAD},
+    {"te leading comma", H11 "Transfer-Encoding: , chunked\r\n\r\n", BAD},
+    {"te identity, chunked", H11 "Transfer-Encoding: identity, chunked\r\n\r\n", HTTP_PARSE_ERROR_NOT_IMPLEMENTED},
+    {"te cl0", H11 "Content-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", BAD},
+    {"te on 1.0 with cl", "POST / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", BAD},
     {"HTTP/0.9", "GET / HTTP/0.9\r\n\r\n", HTTP_PARSE_ERROR_BAD_VERSION},
 };
+
+
+/* ---- head: strictness added for RFC 9112 --------------------------------- */
+
+/* Every byte value at every position of a target long enough for the
+ * eight-byte scan: only 0x21-0x7E but '#' may pass (' ' ends the target,
+ * so the rest becomes a bad version). */
+static void t_target_bytes(void)
+{
+    static const char tmpl[] = "GET /abcdefghijklmnopqrs HTTP/1.1\r\nHost: h\r\n\r\n";
+    char s[sizeof(tmpl)];
+    size_t consumed;
+    int b, i, bad = 0;
+    for (b = 0; b < 256; b++) {
+        for (i = 1; i < 20; i++) {
+            int r, ok;
+            memcpy(s, tmpl, sizeof(tmpl));
+            s[4 + i] = (char)b;
+            r = parse_n(s, sizeof(tmpl) - 1, HTTP_DEFAULT_MAX_HEAD_SIZE, &R, &consumed);
+            ok = b > 0x20 && b < 0x7f && b != '#';
+            if (ok ? (r != HTTP_PARSE_DONE || R.target_len != 20) : r != HTTP_PARSE_ERROR_BAD_REQUEST) {
+                fprintf(stderr, "[target bytes] byte 0x%02x at %d: got %d\n", b, i, r);
+                bad++;
+            }
+            /* refused as soon as the byte arrives, not when the line ends */
+            if (!ok && b != ' ') {
+                r = parse_n(s, (size_t)(5 + i), HTTP_DEFAULT_MAX_HEAD_SIZE, &R, &consumed);
+                if (r != HTTP_PARSE_ERROR_BAD_REQUEST)
+                    bad++;
+            }
+        }
+    }
+    CHECK(bad == 0);
+}
+
+static char *make_line(const char *method, size_t target_len)
+{
+    /* "<method> /aaa...a HTTP/1.1\r\nHost: h\r\n\r\n" */
+    size_t ml = strlen(method), total = ml + 1 + target_len + 22;
+    char *s = malloc(total + 1);
+    if (!s)
+        exit(2);
+    memcpy(s, method, ml);
+    s[ml] = ' ';
+    s[ml + 1] = '/';
+    memset(s + ml + 2, 'a', target_len - 1);
+    memcpy(s + ml + 1 + target_len, " HTTP/1.1\r\nHost: h\r\n\r\n", 23);
+    return s;
+}
+
+static void t_uri_too_long(void)
+{
+    size_t consumed;
+    char *s = make_line("GET", 9000);
+    /* the limit falls inside the target, in any amount buffered over it */
+    CHECK(parse_n(s, 8193, 8192, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    CHECK(parse_n(s, strlen(s), 8192, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    CHECK(parse_n(s, 8192, 8192, &R, &consumed) == HTTP_PARSE_INCOMPLETE);
+    CHECK(consumed == 0);
+    /* a bad byte inside the limit is still 400 */
+    s[100] = '\x7f';
+    CHECK(parse_n(s, strlen(s), 8192, &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    free(s);
+    /* the limit falls inside the version: the line is too long, 414 */
+    s = make_line("GET", 100);
+    CHECK(parse_n(s, strlen(s), 4 + 100 + 5, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    CHECK(parse_n(s, strlen(s), 4 + 100 + 10, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    /* line done at 115 bytes, the limit inside the fields: 431 */
+    CHECK(parse_n(s, strlen(s), 4 + 100 + 11, &R, &consumed) == HTTP_PARSE_ERROR_HEAD_TOO_LARGE);
+    CHECK(parse_n(s, strlen(s), strlen(s), &R, &consumed) == HTTP_PARSE_DONE);
+    free(s);
+    /* a method still going at the limit: 501 */
+    s = malloc(200);
+    if (!s)
+        exit(2);
+    memset(s, 'X', 200);
+    CHECK(parse_n(s, 200, 100, &R, &consumed) == HTTP_PARSE_ERROR_NOT_IMPLEMENTED);
+    CHECK(parse_n(s, 100, 100, &R, &consumed) == HTTP_PARSE_INCOMPLETE);
+    free(s);
+    /* an absolute-form target over the limit: 414 too */
+    CHECK(parse_n("GET http://h/aaaaaaaaaaaaaaaaaaaaaaaa", 37, 30, &R, &consumed) == HTTP_PARSE_ERROR_URI_TOO_LONG);
+    CHECK(parse_n("GET http://h/aaaaaaaaaaaaaaaaaaaaaaaa", 30, 30, &R, &consumed) == HTTP_PARSE_INCOMPLETE);
+}
+
+static int host_result(const char *version, const char *host)
+{
+    char s[512];
+    size_t consumed;
+    snprintf(s, sizeof(s), "GET / HTTP/%s\r\nHost: %s\r\n\r\n", version, host);
+    return parse(s, &R, &consumed);
+}
+
+static void t_host_values(void)
+{
+    static const char *const good[] = {
+        "h", "example.com", "EXAMPLE.com", "a_b-c.d~e", "a!$&'()*+;=b", "a%2Db", "%41", "127.0.0.1",
+        "999.1.1.1", "h:0", "h:1", "h:80", "h:65535", "h:00080", "[::]", "[::1]", "[::1]:8080",
+        "[1:2:3:4:5:6:7:8]", "[1::8]", "[1:2:3:4:5:6:7::]", "[::2:3:4:5:6:7:8]", "[fe80::1:2]",
+        "[::ffff:1.2.3.4]", "[1:2:3:4:5:6:1.2.3.4]", "[::1.2.3.4]", "[ABCD:ef01::]", "[v1.a]",
+        "[V7f.a:b!$]:1", "xn--bcher-kva.example",
+    };
+    static const char *const bad[] = {
+        "a b", "a\tb", "user@h", "a/b", "a?b", "a#b", "a,b", "a, b", "a\"b", "<h>", "a\\b", "a[b", "a]b",
+        "a{b", "a|b", "a^b", "a`b", "\xc3\xa9.com", "a%", "a%2", "a%zz", "a%2g", ":80", ":", "h:", "h:abc",
+        "h:-1", "h:+1", "h:65536", "h:123456", "h:1:2", "h::1", "h: 1", "[::1", "::1", "[::1]x", "[::1]:",
+        "[::1]:x", "[]", "[1:2:3]", "[1:2:3:4:5:6:7:8:9]", "[1::2::3]", "[:1::2]", "[1::2:]", "[12345::]",
+        "[::g]", "[1:2:3:4:5:6:7:1.2.3.4]", "[::1.2.3]", "[::1.2.3.256]", "[::1.2.3.04]", "[::1.2.3.4.5]",
+        "[::1.2.3.4:5]", "[1:2:3:4:5:6:7::8]", "[v.a]", "[v1a]", "[v1.]", "[vg.a]", "[v1.a/b]", "[v1.a%20]",
+        "[::1%25eth0]", "[::1]]", "[[::1]]",
+    };
+    size_t i;
+    int nbad = 0;
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        int r1 = host_result("1.1", good[i]), r0 = host_result("1.0", good[i]);
+        if (r1 != HTTP_PARSE_DONE || r0 != HTTP_PARSE_DONE) {
+            fprintf(stderr, "[host values] good host %s: %d / %d\n", good[i], r1, r0);
+            nbad++;
+        }
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int r1 = host_result("1.1", bad[i]), r0 = host_result("1.0", bad[i]);
+        if (r1 != HTTP_PARSE_ERROR_BAD_REQUEST || r0 != HTTP_PARSE_ERROR_BAD_REQUEST) {
+            fprintf(stderr, "[host values] bad host %s: %d / %d\n", bad[i], r1, r0);
+            nbad++;
+        }
+    }
+    CHECK(nbad == 0);
+    /* the authority of an origin-form request is the Host value */
+    CHECK(host_result("1.1", "[::1]:8080") == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.authority, R.authority_len, "[::1]:8080") && R.absolute_form == 0);
+    CHECK(parse("GET / HTTP/1.0\r\n\r\n", &R, &(size_t){0}) == HTTP_PARSE_DONE);
+    CHECK(R.authority == NULL && R.authority_len == 0);
+}
+
+static void t_absolute_form(void)
+{
+    size_t consumed;
+    const char *s = "GET http://Example.COM:8080/a/b?x=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n";
+    CHECK(parse(s, &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(consumed == strlen(s));
+    CHECK(R.absolute_form == 1);
+    CHECK(view_eq(R.target, R.target_len, "/a/b?x=1") && R.path_len == 4);
+    CHECK(view_eq(R.authority, R.authority_len, "Example.COM:8080"));
+    CHECK(R.target == g_buf + 27 && R.authority == g_buf + 11);
+    CHECK(view_eq(R.method, R.method_len, "GET") && R.version_minor == 1 && R.keep_alive == 1);
+
+    /* scheme in any case; https; the default port on either side */
+    CHECK(parse("GET HtTpS://h/p HTTP/1.1\r\nHost: h:443\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/p") && view_eq(R.authority, R.authority_len, "h"));
+    CHECK(parse("GET https://h:443/p HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(parse("GET http://h:80/p HTTP/1.1\r\nHost: H\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(parse("GET http://h:0080/p HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(parse("GET http://h/p HTTP/1.1\r\nHost: h:443\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("GET https://h/p HTTP/1.1\r\nHost: h:80\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+
+    /* empty path: "/", a view of the second slash of "//" */
+    CHECK(parse("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/") && R.path_len == 1 && R.target == g_buf + 10);
+    CHECK(view_eq(R.authority, R.authority_len, "h"));
+    CHECK(parse("GET http://h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/") && view_eq(R.authority, R.authority_len, "h:1"));
+    CHECK(parse("GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/"));
+    CHECK(parse("GET http://h/? HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/?") && R.path_len == 1);
+    CHECK(parse("GET http://h//x HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "//x"));
+
+    /* IP literals, percent-encoded reg-name compared as bytes */
+    CHECK(parse("GET http://[::1]:81/q HTTP/1.1\r\nHost: [::1]:81\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.authority, R.authority_len, "[::1]:81") && view_eq(R.target, R.target_len, "/q"));
+    CHECK(parse("GET http://[::A]/q HTTP/1.1\r\nHost: [::a]\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(parse("GET http://[::1]/q HTTP/1.1\r\nHost: [::0:1]\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("GET http://a%41/q HTTP/1.1\r\nHost: a%41\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(parse("GET http://a%41/q HTTP/1.1\r\nHost: aA\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+
+    /* HTTP/1.0: Host optional; when there, it must match */
+    CHECK(parse("GET http://h/p HTTP/1.0\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(R.absolute_form == 1 && R.version_minor == 0 && view_eq(R.authority, R.authority_len, "h"));
+    CHECK(parse("GET http://h/p HTTP/1.0\r\nHost: x\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("GET http://h/p HTTP/1.0\r\nHost:\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+
+    /* refused */
+    {
+        static const char *const bad[] = {
+            "GET http://h/p HTTP/1.1\r\n\r\n",                  /* 1.1 without Host */
+            "GET http://h/p HTTP/1.1\r\nHost: x\r\n\r\n",       /* another host */
+            "GET http://h/p HTTP/1.1\r\nHost: hh\r\n\r\n",
+            "GET http://hh/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h:81/p HTTP/1.1\r\nHost: h:82\r\n\r\n", /* another port */
+            "GET http://h:81/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h/p HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n",
+            "GET http://u@h/p HTTP/1.1\r\nHost: h\r\n\r\n",     /* userinfo */
+            "GET http://u:pw@h/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n",        /* empty host */
+            "GET http://:80/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http:// HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h:/p HTTP/1.1\r\nHost: h\r\n\r\n",      /* empty port */
+            "GET http://h:x/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h,h/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n",       /* empty path with a query */
+            "GET http://h/p#f HTTP/1.1\r\nHost: h\r\n\r\n",     /* fragment */
+            "GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET ftp://h/p HTTP/1.1\r\nHost: h\r\n\r\n",        /* other schemes */
+            "GET httpx://h/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET ws://h/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http:/h/p HTTP/1.1\r\nHost: h\r\n\r\n",        /* shape */
+            "GET http:h/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http: HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http:/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET //h/p HTTP/1.1\r\nHost: h\r\n\r\n#",           /* network-path: origin-form path "//h/p" */
+            "GET http://[::1/p HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET http://h/\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
+        };
+        size_t i;
+        int nbad = 0;
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            int r = parse(bad[i], &R, &consumed);
+            int want = i == 26 ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR_BAD_REQUEST;
+            if (r != want) {
+                fprintf(stderr, "[absolute-form] case %zu: got %d\n", i, r);
+                nbad++;
+            }
+        }
+        CHECK(nbad == 0);
+    }
+    /* every prefix of an absolute-form head waits, then the same answer */
+    {
+        const char *t = "GET http://h:1/x?y HTTP/1.1\r\nHost: h:1\r\n\r\n";
+        size_t k, n = strlen(t);
+        int bad = 0;
+        for (k = 0; k < n; k++)
+            if (parse_n(t, k, HTTP_DEFAULT_MAX_HEAD_SIZE, &R, &consumed) != HTTP_PARSE_INCOMPLETE)
+                bad++;
+        CHECK(bad == 0);
+        CHECK(parse(t, &R, &consumed) == HTTP_PARSE_DONE && consumed == n);
+    }
+}
+
+static void t_asterisk_form(void)
+{
+    size_t consumed;
+    CHECK(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "*") && R.path_len == 1 && R.absolute_form == 0);
+    CHECK(view_eq(R.authority, R.authority_len, "h"));
+    CHECK(parse("OPTIONS * HTTP/1.0\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "*"));
+    /* refused as soon as the '*' follows another method */
+    CHECK(parse("GET *", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("OPTIONS *", &R, &consumed) == HTTP_PARSE_INCOMPLETE);
+    CHECK(parse("OPTIONSX * HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    CHECK(parse("OPTIONS * HTTP/1.1\r\n\r\n", &R, &consumed) == HTTP_PARSE_ERROR_BAD_REQUEST);
+    /* OPTIONS with a path is the usual origin-form */
+    CHECK(parse("OPTIONS /x HTTP/1.1\r\nHost: h\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE);
+    CHECK(view_eq(R.target, R.target_len, "/x"));
+}
+
+static void t_minor_versions(void)
+{
+    size_t consumed;
+    char s[128];
+    int m, bad = 0;
+    for (m = 2; m <= 9; m++) {
+        snprintf(s, sizeof(s), "POST /x HTTP/1.%d\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", m);
+        if (parse(s, &R, &consumed) != HTTP_PARSE_DONE || R.version_minor != 1 || R.keep_alive != 1 ||
+            R.body_kind != HTTP_BODY_CHUNKED || consumed != strlen(s))
+            bad++;
+        snprintf(s, sizeof(s), "GET /x HTTP/1.%d\r\nHost: h\r\nConnection: close\r\n\r\n", m);
+        if (parse(s, &R, &consumed) != HTTP_PARSE_DONE || R.version_minor != 1 || R.keep_alive != 0)
+            bad++;
+    }
+    CHECK(bad == 0);
+    CHECK(parse("GET / HTTP/1.0\r\n\r\n", &R, &consumed) == HTTP_PARSE_DONE && R.version_minor == 0);
+    for (m = 0; m <= 9; m++) {
+        int major;
+        for (major = 0; major <= 9; major++) {
+            int r;
+            snprintf(s, sizeof(s), "GET / HTTP/%d.%d\r\nHost: h\r\n\r\n", major, m);
+            r = parse(s, &R, &consumed);
+            if (major == 1 ? r != HTTP_PARSE_DONE : r != HTTP_PARSE_ERROR_BAD_VERSION)
+                bad++;
+        }
+    }
+    CHECK(bad == 0);
+}
 
 /* a NUL cannot go through the strlen-based table */
 static void t_value_nul(void)
@@ -699,7 +1047,67 @@ static const struct {
     {"chunked trailer bare LF", "0\r\nX: a\n\r\n"},
     {"chunked final CR junk", "0\r\n\r\r"},
     {"chunked final bare LF", "0\r\n\n"},
+    {"chunked trailer sp before colon", "0\r\nX-T : v\r\n\r\n"},
+    {"chunked trailer empty name", "0\r\n: v\r\n\r\n"},
+    {"chunked trailer forbidden after good", "1\r\na\r\n0\r\nX-Ok: 1\r\nContent-Length: 5\r\n\r\n"},
+    {"chunked trailer forbidden upper case", "0\r\nTRANSFER-ENCODING: chunked\r\n\r\n"},
+    {"chunked trailer forbidden mixed case", "0\r\nHoSt: evil\r\n\r\n"},
+    {"chunked trailer forbidden empty value", "0\r\nCookie:\r\n\r\n"},
 };
+
+/* every forbidden trailer name is refused, whatever the split */
+static void t_chunked_forbidden_trailers(void)
+{
+    static const char *const names[] = {
+        "Content-Length", "Transfer-Encoding", "Trailer", "TE", "Connection", "Keep-Alive",
+        "Proxy-Connection", "Upgrade", "HTTP2-Settings", "Host", "Max-Forwards", "Authorization",
+        "Proxy-Authorization", "Cookie", "Set-Cookie", "WWW-Authenticate", "Proxy-Authenticate",
+        "Expect", "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
+        "If-Range", "Cache-Control", "Pragma", "Content-Type", "Content-Encoding", "Content-Range",
+    };
+    static struct dec_result r;
+    char body[128];
+    size_t i, k;
+    int bad = 0;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t len = (size_t)snprintf(body, sizeof(body), "2\r\nab\r\n0\r\nX-A: 1\r\n%s: v\r\n\r\n", names[i]);
+        for (k = 0; k <= len; k++) {
+            decode_pieces(body, len, &k, 1, &r);
+            if (r.status != HTTP_CHUNKED_ERROR) {
+                fprintf(stderr, "[forbidden trailers] %s accepted (cut %zu)\n", names[i], k);
+                bad++;
+                break;
+            }
+        }
+    }
+    CHECK(bad == 0);
+}
+
+/* names that only share a prefix with, or contain, a forbidden one are fine */
+static void t_chunked_allowed_trailers(void)
+{
+    static const char *const names[] = {
+        "T", "Te2", "Tes", "Hos", "Hosts", "X-Host", "Content-Lengthy", "Content-Lengt", "Content-MD5",
+        "Content-Language", "Range-X", "Cookies", "Set-Cookie2", "Trailers", "Transfer-Encodin", "Date",
+        "ETag", "Server-Timing", "Digest", "x",
+    };
+    static struct dec_result r;
+    char body[128];
+    size_t i, k;
+    int bad = 0;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t len = (size_t)snprintf(body, sizeof(body), "2\r\nab\r\n0\r\n%s: v\r\nX-B: 2\r\n\r\n", names[i]);
+        for (k = 0; k <= len; k++) {
+            decode_pieces(body, len, &k, 1, &r);
+            if (r.status != HTTP_CHUNKED_DONE || r.consumed != len || !dec_out_is(&r, "ab")) {
+                fprintf(stderr, "[allowed trailers] %s refused (cut %zu)\n", names[i], k);
+                bad++;
+                break;
+            }
+        }
+    }
+    CHECK(bad == 0);
+}
 
 /* ---- main ------------------------------------------------------------------ */
 
@@ -724,6 +1132,12 @@ int main(void)
     run("pipelined heads", t_pipelined_two_heads);
     run("early reject", t_early_reject);
     run("value NUL", t_value_nul);
+    run("target bytes", t_target_bytes);
+    run("414 / 501 / 431 by position", t_uri_too_long);
+    run("Host values", t_host_values);
+    run("absolute-form", t_absolute_form);
+    run("asterisk-form", t_asterisk_form);
+    run("HTTP/1.x minor versions", t_minor_versions);
     for (i = 0; i < sizeof(BAD_CASES) / sizeof(BAD_CASES[0]); i++) {
         expect_status(BAD_CASES[i].name, BAD_CASES[i].head, BAD_CASES[i].expect);
     }
@@ -734,6 +1148,8 @@ int main(void)
     run("chunked extensions", t_chunked_extensions);
     run("chunked trailers", t_chunked_trailers);
     run("chunked sticky states", t_chunked_sticky_states);
+    run("chunked forbidden trailers", t_chunked_forbidden_trailers);
+    run("chunked allowed trailers", t_chunked_allowed_trailers);
     for (i = 0; i < sizeof(CHUNKED_ERRORS) / sizeof(CHUNKED_ERRORS[0]); i++)
         expect_chunked_error(CHUNKED_ERRORS[i].name, CHUNKED_ERRORS[i].body);
 

@@ -439,7 +439,8 @@ static void test_bad_patterns(void)
     rec_t r;
     CHECK(add(rt, "GET", "", "X") == -1);
     CHECK(add(rt, "GET", "abc", "X") == -1);
-    CHECK(add(rt, "GET", "*", "X") == -1);
+    CHECK(add(rt, "GET", "**", "X") == -1);
+    CHECK(add(rt, "GET", "*/", "X") == -1);
     CHECK(add(rt, "GET", "/a/*/b", "X") == -1);
     CHECK(add(rt, "GET", "/*/", "X") == -1);
     CHECK(add(rt, "GET", "/a/*x", "X") == -1);
@@ -479,6 +480,32 @@ static void test_bad_paths(void)
     EQ(all(rt, &r, "GET", "", 0), "");
     EQ(all(rt, &r, "GET", "*", 0), "");
     EQ(all(rt, &r, "GET", "http://x/", 0), "");
+    router_free(rt);
+}
+
+static void test_asterisk(void)
+{
+    /* "*" routes serve "OPTIONS *" only; the wildcard route stays a path one */
+    router_t *rt = router_create();
+    rec_t r;
+    CHECK(add(rt, "OPTIONS", "*", "OPT*") == 0);
+    CHECK(add(rt, NULL, "*", "ANY*") == 0);
+    CHECK(add(rt, "OPTIONS", "/*", "WILD") == 0);
+    CHECK(add(rt, "OPTIONS", "/:p", "P") == 0);
+    EQ(first(rt, &r, "OPTIONS", "*"), "OPT*");
+    EQ(all(rt, &r, "OPTIONS", "*", 0), "OPT*|ANY*");
+    EQ(all(rt, &r, "OPTIONS", "*", ROUTER_SKIP_ANY), "OPT*");
+    EQ(all(rt, &r, "OPTIONS", "*", ROUTER_SKIP_METHOD), "ANY*");
+    EQ(all(rt, &r, "GET", "*", 0), "ANY*");
+    EQ(all(rt, &r, "OPTIONS", "/*", 0), "P(*)|WILD");
+    EQ(all(rt, &r, "OPTIONS", "/x", 0), "P(x)|WILD");
+    EQ(all(rt, &r, "OPTIONS", "**", 0), "");
+    router_free(rt);
+    /* without a "*" route, "*" matches nothing, not even a wildcard route */
+    rt = router_create();
+    add(rt, NULL, "/*", "ALL");
+    add(rt, "OPTIONS", "/", "ROOT");
+    EQ(all(rt, &r, "OPTIONS", "*", 0), "");
     router_free(rt);
 }
 
@@ -680,6 +707,7 @@ static void test_null_handler_pointer(void)
 int main(void)
 {
     RUN(test_static);
+    RUN(test_asterisk);
     RUN(test_dispatch_return_value);
     RUN(test_root);
     RUN(test_param_value_and_name);
