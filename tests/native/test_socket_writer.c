@@ -474,7 +474,7 @@ static void test_queue_and_backpressure(void) {
     sw_conn_t *c = conn(s);
     size_t limit = 256 * 1024, off = 0;
     int saw_ok_queued = 0, saw_bp = 0;
-    for (int i = 0; i < 2048 && !saw_bp; i++) {
+    while (!saw_bp && off + 16384 + 1000 <= (8u << 20)) { /* bounded: 8 MiB */
         int r = sw_write(c, src + off, 16384, limit);
         off += 16384;
         CHECK(r == (sw_buffered(c) > limit ? SW_BACKPRESSURE : SW_OK));
@@ -685,9 +685,34 @@ static void test_timeouts(void) {
     g.timeouts = 0;
     size_t off = 0;
     CHECK(fill_until_queued(c, &off, 16384));
+    /* The protocol setting its own timeout meanwhile does not replace the
+     * progress deadline of the queued bytes. */
+    sw_timeout(c, 0);
     us_internal_timeout_sweep(fake);
     CHECK(g.timeouts == 0);
+    sw_timeout(c, 400);
     us_loop_run_once(loop, 0);
+    us_internal_timeout_sweep(fake);
+    CHECK(g.timeouts == 1);
+    CHECK(g.closes == closes + 1);
+    close(fd);
+    us_loop_run_once(loop, 0);
+
+    /* After our FIN the linger deadline holds: a protocol resetting its rest
+     * timeout does not cancel it. */
+    fd = connect_pair(0, &s);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        us_timer_close(fake);
+        return;
+    }
+    real_sweep(0);
+    closes = g.closes;
+    c = conn(s);
+    g.timeouts = 0;
+    CHECK(sw_shutdown(c, 4) == 1); /* one tick */
+    CHECK(client_sees_eof(fd, 2000));
+    sw_timeout(c, 0);
     us_internal_timeout_sweep(fake);
     CHECK(g.timeouts == 1);
     CHECK(g.closes == closes + 1);
@@ -729,10 +754,19 @@ static void test_timeouts(void) {
             progressed_every_tick = 0;
         }
         us_internal_timeout_sweep(fake);
+        if (g.timeouts) {
+            break; /* c is gone after the next loop pass: stop using it */
+        }
     }
     CHECK(progressed_every_tick);
     CHECK(g.timeouts == 0);
-    CHECK(!sw_closed(c));
+    if (g.timeouts) {
+        close(fd);
+        us_loop_run_once(loop, 0);
+        us_timer_close(fake);
+        real_sweep(1);
+        return;
+    }
     /* Read the rest (pattern not re-checked for the part read above). */
     CHECK(got < off);
     CHECK(client_read_pattern(fd, got, off - got, 10000));
