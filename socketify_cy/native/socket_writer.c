@@ -224,7 +224,9 @@ size_t sw_write_optional(sw_conn_t *c, const char *data, size_t len) {
 
 int sw_cork(sw_conn_t *c) {
     sw_loop_t *loop = c->loop;
-    if (loop->corked == c) return 0;
+    /* A closed socket's release already ran: corking it would leave the loop
+     * pointing at memory the post phase frees. */
+    if (loop->corked == c || sw_closed(c)) return 0;
     /* An empty cork held by another socket can be taken over: its holder's
      * uncork still re-checks its own half-close (sw_uncork). */
     if (loop->corked != NULL && loop->cork_len) return 0;
