@@ -672,7 +672,7 @@ def bench_server(name, handler, port, round_no, modes, duration, log_dir, measur
                 "wrk_output": out,
             }
             errs = parsed["non2xx"] + sum(parsed["socket_errors"].values())
-            log(f"  {name:16s} {handler:14s} {mode:9s} {parsed['rps'] or 0:>9,.0f} req/s  "
+            log(f"  {name:20s} {handler:14s} {mode:9s} {parsed['rps'] or 0:>9,.0f} req/s  "
                 f"cpu {cpu_s:6.2f}s  "
                 f"{(sample['req_per_cpu_s'] or 0):>9,.0f} req/cpu-s  "
                 f"rss {sample['rss_after_kib'] / 1024:6.1f} MiB  "
@@ -775,12 +775,22 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
     lines += ["### Requests per server CPU-second (median)", "",
               table_row(["server"] + [f"{m} {h}" for m, h in cols]),
               table_row(["---"] * (len(cols) + 1))]
+    none_completed = False
     for n in names:
         cells = []
         for m, h in cols:
             v = rpc(n, h, m)
-            cells.append(fmt_int(v) if v is not None
-                         else ("n/a" if not_offered(n, h) else "–"))
+            if v is not None:
+                cells.append(fmt_int(v))
+            elif not_offered(n, h):
+                cells.append("n/a")
+            elif stats[(n, h, m)]["n"]:
+                # it ran, but wrk completed no request (e.g. the server closed
+                # every connection): say so rather than leave a gap
+                cells.append("0 ✗")
+                none_completed = True
+            else:
+                cells.append("–")
         lines.append(table_row([n] + cells))
     ratio_rows = []
     if OURS in names and REFERENCE in names:
@@ -794,7 +804,10 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
         lines.append(table_row([label] + [fmt_ratio(rpc(a, h, m), rpc(b, h, m))
                                           for m, h in cols]))
     lines += ["", "n/a: uvicorn and granian have no cork (ASGI/RSGI), so only `sync` and "
-              "`async_end` (one `await asyncio.sleep(0)` before the response) run there.", ""]
+              "`async_end` (one `await asyncio.sleep(0)` before the response) run there."
+              + (" 0 ✗: the server ran but completed no request; wrk saw only socket "
+                 "errors (see the errors column below)." if none_completed else "")
+              + " –: no sample (unavailable or failed, see below).", ""]
 
     # details per mode x handler
     head = ["server", "req/s median (min–max)", "req per server CPU-second (median)",
