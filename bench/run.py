@@ -6,7 +6,9 @@ CPU 1 (taskset -c 1); only 127.0.0.1 is ever targeted and every load run is
 bounded in time.  See bench/README.md for what is measured and the caveats.
 
     python3 bench/run.py [--rounds N] [--duration S] [--only NAMES]
-                         [--modes keepalive,pipelined] [--skip-install]
+                         [--modes keepalive,pipelined]
+                         [--handlers sync,async_cork_end,async_end]
+                         [--baseline REV] [--skip-install]
                          [--markdown-out FILE]
 """
 import argparse
@@ -46,13 +48,25 @@ STOP_GRACE_S = 5
 REFERENCE = "socketify"     # ratios are relative to this server
 QUIET_PCT = 25              # --wait-quiet threshold, % of one core
 
-# name -> (server script, module that must import in the venv)
+# Handler variants (see servers/_socketify_app.py): the server script gets the
+# variant as argv[2] and in $BENCH_HANDLER.
+HANDLERS = ("sync", "async_cork_end", "async_end")
+NO_CORK = ("sync", "async_end")     # ASGI/RSGI have no cork: cork_end would
+                                    # be the same app as async_end
+# name -> server script, modules that must import in its venv, handler
+# variants it implements, its venv.  --baseline adds "socketify_cy@REV".
 SERVERS = {
-    "socketify_cy": ("socketify_cy_plaintext.py", "socketify_cy"),
-    "socketify": ("socketify_plaintext.py", "socketify"),
-    "uvicorn": ("uvicorn_plaintext.py", "uvicorn, uvloop, httptools"),
-    "granian": ("granian_plaintext.py", "granian"),
+    "socketify_cy": {"script": "socketify_cy_plaintext.py", "modules": "socketify_cy",
+                     "handlers": HANDLERS, "venv": VENV_DIR},
+    "socketify": {"script": "socketify_plaintext.py", "modules": "socketify",
+                  "handlers": HANDLERS, "venv": VENV_DIR},
+    "uvicorn": {"script": "uvicorn_plaintext.py", "modules": "uvicorn, uvloop, httptools",
+                "handlers": NO_CORK, "venv": VENV_DIR},
+    "granian": {"script": "granian_plaintext.py", "modules": "granian",
+                "handlers": NO_CORK, "venv": VENV_DIR},
 }
+BASE_NAMES = tuple(SERVERS)         # the names --only accepts
+OURS = "socketify_cy"
 MODES = ("keepalive", "pipelined")
 PEER_PACKAGES = ["socketify", "uvicorn", "uvloop", "httptools", "granian"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -63,8 +77,8 @@ def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def venv_python():
-    return os.path.join(VENV_DIR, "bin", "python")
+def venv_python(venv=VENV_DIR):
+    return os.path.join(venv, "bin", "python")
 
 
 # --------------------------------------------------------------------------
@@ -100,8 +114,8 @@ def ensure_taskset():
         sys.exit(f"error: need CPUs {SERVER_CPU} and {WRK_CPU}, have {sorted(cpus)}")
 
 
-def pip(*args, log_path=None, timeout=1800):
-    cmd = [venv_python(), "-m", "pip", "--disable-pip-version-check", *args]
+def pip(*args, log_path=None, timeout=1800, venv=VENV_DIR):
+    cmd = [venv_python(venv), "-m", "pip", "--disable-pip-version-check", *args]
     log("$ " + " ".join(cmd))
     # cwd outside the repo, so nothing picks up the source tree by accident
     proc = subprocess.run(cmd, cwd=BENCH_DIR, capture_output=True, text=True,
@@ -152,9 +166,9 @@ def last_error_line(text):
     return lines[-1][:300] if lines else "unknown error"
 
 
-def check_import(module_list):
+def check_import(module_list, venv=VENV_DIR):
     code = "".join(f"import {m.strip()}\n" for m in module_list.split(","))
-    proc = subprocess.run([venv_python(), "-c", code], cwd=SERVERS_DIR,
+    proc = subprocess.run([venv_python(venv), "-c", code], cwd=SERVERS_DIR,
                           capture_output=True, text=True, timeout=120)
     return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
 
@@ -166,22 +180,100 @@ def check_servers(names, notes):
         if name in notes:
             status[name] = notes[name]
             continue
-        modules = SERVERS[name][1]
-        ok, out = check_import(modules)
+        modules, venv = SERVERS[name]["modules"], SERVERS[name]["venv"]
+        ok, out = check_import(modules, venv)
         if not ok and name == "socketify":
             # socketify's bundled native library links against libuv.so.1
             log("socketify failed to import; installing Debian's libuv1\n" + tail(out, 5))
             apt_install("libuv1")
-            ok, out = check_import(modules)
+            ok, out = check_import(modules, venv)
         status[name] = None if ok else f"import failed: {last_error_line(out)}"
         if not ok:
             log(f"{name} unavailable: {status[name]}")
     return status
 
 
-def package_versions():
+# --------------------------------------------------------------------------
+# baseline: socketify_cy built from another git revision, in its own venv
+# --------------------------------------------------------------------------
+
+BASELINE_MARKER = "socketify_cy-baseline-rev"   # file in the baseline venv
+
+
+def resolve_rev(rev):
+    """(full sha, label) of a revision of this repository, or exit."""
+    proc = subprocess.run(["git", "-C", REPO_ROOT, "rev-parse", "--verify", "-q",
+                           f"{rev}^{{commit}}"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        sys.exit(f"error: --baseline {rev!r} is not a commit of {REPO_ROOT}")
+    sha = proc.stdout.strip()
+    # the label names the server, the venv and the build tree: keep it a
+    # plain file name, else use the short sha
+    label = rev if re.fullmatch(r"[A-Za-z0-9._-]{1,40}", rev) else sha[:12]
+    return sha, label
+
+
+def baseline_dirs(label):
+    return (os.path.join(BENCH_DIR, f".build-{label}"),
+            os.path.join(BENCH_DIR, f".venv-{label}"))
+
+
+def export_rev(sha, dest):
+    """`git archive SHA | tar -x -C dest`: the working tree is not touched."""
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    archive = subprocess.Popen(["git", "-C", REPO_ROOT, "archive", "--format=tar", sha],
+                               stdout=subprocess.PIPE)
+    untar = subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout, timeout=300)
+    archive.stdout.close()
+    if archive.wait(60) != 0 or untar.returncode != 0:
+        raise RuntimeError(f"git archive {sha} | tar -x -C {dest} failed")
+
+
+def ensure_baseline(sha, label, skip_install, log_dir):
+    """Build socketify_cy at `sha` into bench/.venv-LABEL (pip install . of an
+    exported tree in bench/.build-LABEL).  Reused while the venv's marker says
+    it holds that sha.  Returns None if usable, else the reason."""
+    build_dir, venv = baseline_dirs(label)
+    marker = os.path.join(venv, BASELINE_MARKER)
     try:
-        proc = subprocess.run([venv_python(), "-m", "pip", "list", "--format=json"],
+        with open(marker) as fh:
+            built = fh.read().strip()
+    except OSError:
+        built = None
+    if built == sha and check_import("socketify_cy", venv)[0]:
+        log(f"baseline {label} ({sha[:12]}) already built in {os.path.relpath(venv)}")
+        return None
+    if skip_install:
+        return (f"--skip-install given but {os.path.relpath(venv)} does not hold "
+                f"socketify_cy at {sha[:12]}")
+    log(f"building baseline socketify_cy@{label} ({sha[:12]}): "
+        f"{os.path.relpath(build_dir)} -> {os.path.relpath(venv)}")
+    try:
+        export_rev(sha, build_dir)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if not os.path.exists(venv_python(venv)):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    if os.path.exists(marker):
+        os.remove(marker)
+    pip_log = os.path.join(log_dir, f"pip-{label}.log")
+    # the same build as the README's `pip install .`, from the exported tree
+    proc = pip("install", "--force-reinstall", "--no-deps", "--no-cache-dir", build_dir,
+               log_path=pip_log, timeout=1800, venv=venv)
+    if proc.returncode != 0:
+        reason = last_error_line(proc.stdout + proc.stderr)
+        log(f"baseline socketify_cy@{label} did not install (see {pip_log}): {reason}")
+        return f"pip install of {sha[:12]} failed: {reason}"
+    with open(marker, "w") as fh:
+        fh.write(sha + "\n")
+    return None
+
+
+def package_versions(venv=VENV_DIR):
+    try:
+        proc = subprocess.run([venv_python(venv), "-m", "pip", "list", "--format=json"],
                               capture_output=True, text=True, timeout=120)
         pkgs = {p["name"].lower(): p["version"] for p in json.loads(proc.stdout)}
     except Exception:
@@ -341,8 +433,8 @@ class ServerError(Exception):
 
 
 class Server:
-    def __init__(self, name, port, log_path):
-        self.name, self.port, self.log_path = name, port, log_path
+    def __init__(self, name, handler, port, log_path):
+        self.name, self.handler, self.port, self.log_path = name, handler, port, log_path
         self.proc = None
         self.pids_seen = set()
         self.response = None
@@ -350,12 +442,15 @@ class Server:
     def start(self):
         if not wait_port_free(self.port):
             raise ServerError(f"port {self.port} is busy before start")
-        script = os.path.join(SERVERS_DIR, SERVERS[self.name][0])
+        spec = SERVERS[self.name]
+        script = os.path.join(SERVERS_DIR, spec["script"])
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
-                   BENCH_PORT=str(self.port))
+                   BENCH_PORT=str(self.port), BENCH_HANDLER=self.handler)
         env.pop("PYTHONPATH", None)
+        env.pop("VIRTUAL_ENV", None)
         self.logfh = open(self.log_path, "w")
-        cmd = ["taskset", "-c", SERVER_CPU, venv_python(), script, str(self.port)]
+        cmd = ["taskset", "-c", SERVER_CPU, venv_python(spec["venv"]), script,
+               str(self.port), self.handler]
         self.logfh.write("$ " + " ".join(cmd) + "\n")
         self.logfh.flush()
         # own session: its process group id is this pid, used only as a
@@ -518,9 +613,10 @@ def run_wrk(mode, duration, port):
 # one server start: idle, then each mode
 # --------------------------------------------------------------------------
 
-def bench_server(name, port, round_no, modes, duration, log_dir):
-    server = Server(name, port, os.path.join(log_dir, f"{name}-r{round_no}.log"))
-    start_rec = {"round": round_no, "server": name, "port": port}
+def bench_server(name, handler, port, round_no, modes, duration, log_dir, measure_idle):
+    server = Server(name, handler, port,
+                    os.path.join(log_dir, f"{name}-{handler}-r{round_no}.log"))
+    start_rec = {"round": round_no, "server": name, "handler": handler, "port": port}
     samples = []
     try:
         t0 = time.monotonic()
@@ -531,12 +627,14 @@ def bench_server(name, port, round_no, modes, duration, log_dir):
         start_rec["pids"] = process_tree(pid)
         start_rec["rss_idle_kib"] = tree_rss_kib(pid)
 
-        # idle CPU right after startup, before any load
-        c0, w0 = tree_cpu_seconds(pid), time.monotonic()
-        time.sleep(IDLE_S)
-        c1, w1 = tree_cpu_seconds(pid), time.monotonic()
-        idle_pct = 100.0 * (c1 - c0) / (w1 - w0)
-        start_rec["idle_cpu_pct"] = round(idle_pct, 3)
+        # idle CPU right after startup, before any load; it does not depend
+        # on the handler, so it is measured on one variant's start only
+        if measure_idle:
+            c0, w0 = tree_cpu_seconds(pid), time.monotonic()
+            time.sleep(IDLE_S)
+            c1, w1 = tree_cpu_seconds(pid), time.monotonic()
+            idle_pct = 100.0 * (c1 - c0) / (w1 - w0)
+            start_rec["idle_cpu_pct"] = round(idle_pct, 3)
 
         for mode in modes:
             run_wrk(mode, WARMUP_S, port)            # warm-up, not recorded
@@ -553,14 +651,14 @@ def bench_server(name, port, round_no, modes, duration, log_dir):
             parsed = parse_wrk(out)
             cpu_s = cpu1 - cpu0
             sample = {
-                "round": round_no, "server": name, "mode": mode,
+                "round": round_no, "server": name, "handler": handler, "mode": mode,
                 **parsed,
                 "server_cpu_s": round(cpu_s, 3),
                 "req_per_cpu_s": (parsed["requests"] / cpu_s
                                   if parsed["requests"] and cpu_s > 0 else None),
                 "rss_after_kib": tree_rss_kib(pid),
                 "rss_after_main_kib": rss_kib(pid),
-                "idle_cpu_pct": start_rec["idle_cpu_pct"],
+                "idle_cpu_pct": start_rec.get("idle_cpu_pct"),
                 "wall_s": round(wall1 - wall0, 3),
                 "wrk_cpu_s": round(wrk_cpu_s, 3),
                 "machine_busy_pct": load["busy_pct"],
@@ -574,9 +672,9 @@ def bench_server(name, port, round_no, modes, duration, log_dir):
                 "wrk_output": out,
             }
             errs = parsed["non2xx"] + sum(parsed["socket_errors"].values())
-            log(f"  {name:13s} {mode:10s} {parsed['rps'] or 0:>11,.0f} req/s  "
+            log(f"  {name:20s} {handler:14s} {mode:9s} {parsed['rps'] or 0:>9,.0f} req/s  "
                 f"cpu {cpu_s:6.2f}s  "
-                f"{(sample['req_per_cpu_s'] or 0):>11,.0f} req/cpu-s  "
+                f"{(sample['req_per_cpu_s'] or 0):>9,.0f} req/cpu-s  "
                 f"rss {sample['rss_after_kib'] / 1024:6.1f} MiB  "
                 f"wrk {100 * wrk_cpu_s / sample['wall_s']:3.0f}%  "
                 f"other {sample['foreign_cpu_pct']:3.0f}%"
@@ -584,7 +682,7 @@ def bench_server(name, port, round_no, modes, duration, log_dir):
             samples.append(sample)
     except ServerError as exc:
         start_rec["error"] = str(exc)
-        log(f"  {name}: ABORTED: {exc}")
+        log(f"  {name} {handler}: ABORTED: {exc}")
     finally:
         try:
             start_rec["stop"] = server.stop()
@@ -611,64 +709,149 @@ def fmt_ratio(a, b):
     return "–" if a is None or not b else f"{a / b:.2f}×"
 
 
-def build_tables(names, modes, samples, starts, unavailable, meta):
+def not_offered(name, handler):
+    """Why `name` does not run `handler`, or None if it does."""
+    if handler in SERVERS[name]["handlers"]:
+        return None
+    return "n/a: no cork in ASGI/RSGI, variant not run"
+
+
+def cell_stats(samples, starts, name, handler, mode):
+    ss = [s for s in samples
+          if s["server"] == name and s["handler"] == handler and s["mode"] == mode]
+    rps = [s["rps"] for s in ss if s["rps"] is not None]
+    return {
+        "n": len(rps),
+        "rps": median(rps),
+        "rps_min": min(rps) if rps else None,
+        "rps_max": max(rps) if rps else None,
+        "rpc": median([s["req_per_cpu_s"] for s in ss]),
+        "rss": median([s["rss_after_kib"] for s in ss]),
+        # idle CPU is a property of the server, measured on one variant
+        "idle": median([st.get("idle_cpu_pct") for st in starts if st["server"] == name]),
+        "non2xx": sum(s["non2xx"] for s in ss),
+        "sock": sum(sum(s["socket_errors"].values()) for s in ss),
+        "wrk": median([100 * s["wrk_cpu_s"] / s["wall_s"] for s in ss]),
+        "other": median([s["foreign_cpu_pct"] for s in ss]),
+    }
+
+
+def failure(name, handler, starts, unavailable):
+    """Text for a table cell when a server/variant has no samples."""
+    if unavailable.get(name):
+        return f"unavailable: {unavailable[name]}"
+    why = not_offered(name, handler)
+    if why:
+        return why
+    errs = [x.get("error", "") for x in starts
+            if x["server"] == name and x.get("handler") == handler]
+    return "failed: " + next((e.splitlines()[0] for e in errs if e), "no samples")
+
+
+def table_row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def build_tables(names, modes, handlers, samples, starts, unavailable, meta, baseline=None):
+    """Markdown: a headline table of req per server CPU-second (every mode x
+    handler), then one detailed table per mode x handler.  Ratios are against
+    socketify (REFERENCE); with a baseline, also socketify_cy / baseline."""
     lines = [f"Plaintext benchmark, {meta['timestamp']}: {meta['rounds']} round(s), "
              f"{meta['duration_s']} s per run, wrk -t1 -c{CONNECTIONS} on CPU {WRK_CPU}, "
-             f"servers on CPU {SERVER_CPU}.", ""]
+             f"servers on CPU {SERVER_CPU}; medians over rounds."]
+    if baseline:
+        lines.append(f"`{baseline}` = socketify_cy built from {meta['baseline']['sha']}; "
+                     f"`{OURS}` = the current tree ({meta.get('git_head')}).")
+    lines.append("")
+    stats = {(n, h, m): cell_stats(samples, starts, n, h, m)
+             for n in names for h in handlers for m in modes}
+
+    def rpc(n, h, m):
+        st = stats[(n, h, m)]
+        return st["rpc"] if st["n"] else None
+
+    # headline: req per server CPU-second
+    cols = [(m, h) for m in modes for h in handlers]
+    lines += ["### Requests per server CPU-second (median)", "",
+              table_row(["server"] + [f"{m} {h}" for m, h in cols]),
+              table_row(["---"] * (len(cols) + 1))]
+    none_completed = False
+    for n in names:
+        cells = []
+        for m, h in cols:
+            v = rpc(n, h, m)
+            if v is not None:
+                cells.append(fmt_int(v))
+            elif not_offered(n, h):
+                cells.append("n/a")
+            elif stats[(n, h, m)]["n"]:
+                # it ran, but wrk completed no request (e.g. the server closed
+                # every connection): say so rather than leave a gap
+                cells.append("0 ✗")
+                none_completed = True
+            else:
+                cells.append("–")
+        lines.append(table_row([n] + cells))
+    ratio_rows = []
+    if OURS in names and REFERENCE in names:
+        ratio_rows.append((OURS, REFERENCE))
+    if baseline and REFERENCE in names:
+        ratio_rows.append((baseline, REFERENCE))
+    if baseline and OURS in names:
+        ratio_rows.append((OURS, baseline))
+    for a, b in ratio_rows:
+        label = f"**{a} / {b}**" + (" (after / before)" if b == baseline else "")
+        lines.append(table_row([label] + [fmt_ratio(rpc(a, h, m), rpc(b, h, m))
+                                          for m, h in cols]))
+    lines += ["", "n/a: uvicorn and granian have no cork (ASGI/RSGI), so only `sync` and "
+              "`async_end` (one `await asyncio.sleep(0)` before the response) run there."
+              + (" 0 ✗: the server ran but completed no request; wrk saw only socket "
+                 "errors (see the errors column below)." if none_completed else "")
+              + " –: no sample (unavailable or failed, see below).", ""]
+
+    # details per mode x handler
+    head = ["server", "req/s median (min–max)", "req per server CPU-second (median)",
+            "RSS after load MiB", "idle CPU %", f"ratio req/s vs {REFERENCE}",
+            f"ratio req/CPU-s vs {REFERENCE}"]
+    if baseline:
+        head += [f"ratio req/s vs {baseline}", f"ratio req/CPU-s vs {baseline}"]
+    head += ["errors (non-2xx / socket)", "wrk CPU %", "other load %"]
     for mode in modes:
         title = ("keep-alive (1 request per write)" if mode == "keepalive"
                  else f"pipelined ({PIPELINE_DEPTH} requests per write)")
-        lines += [f"### {mode}: {title}", "",
-                  "| server | req/s median (min–max) | req per server CPU-second (median) "
-                  "| RSS after load MiB | idle CPU % | ratio req/s vs socketify "
-                  "| ratio req/CPU-s vs socketify | errors (non-2xx / socket) "
-                  "| wrk CPU % | other load % |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        stats = {}
-        for name in names:
-            ss = [s for s in samples if s["server"] == name and s["mode"] == mode]
-            rps = [s["rps"] for s in ss if s["rps"] is not None]
-            stats[name] = {
-                "n": len(rps),
-                "rps": median(rps),
-                "rps_min": min(rps) if rps else None,
-                "rps_max": max(rps) if rps else None,
-                "rpc": median([s["req_per_cpu_s"] for s in ss]),
-                "rss": median([s["rss_after_kib"] for s in ss]),
-                "idle": median([st.get("idle_cpu_pct") for st in starts
-                                if st["server"] == name]),
-                "non2xx": sum(s["non2xx"] for s in ss),
-                "sock": sum(sum(s["socket_errors"].values()) for s in ss),
-                "wrk": median([100 * s["wrk_cpu_s"] / s["wall_s"] for s in ss]),
-                "other": median([s["foreign_cpu_pct"] for s in ss]),
-            }
-        ref = stats.get(REFERENCE)
-        for name in names:
-            st = stats[name]
-            if unavailable.get(name):
-                lines.append(f"| {name} | unavailable: {unavailable[name]} | | | | | | | | |")
-                continue
-            if not st["n"]:
-                errs = [x.get("error", "") for x in starts if x["server"] == name]
-                why = next((e.splitlines()[0] for e in errs if e), "no samples")
-                lines.append(f"| {name} | failed: {why} | | | | | | | | |")
-                continue
-            rss = "–" if st["rss"] is None else f"{st['rss'] / 1024:.1f}"
-            idle = "–" if st["idle"] is None else f"{st['idle']:.2f}"
-            lines.append(
-                f"| {name} | {fmt_int(st['rps'])} ({fmt_int(st['rps_min'])}–{fmt_int(st['rps_max'])}) "
-                f"| {fmt_int(st['rpc'])} | {rss} | {idle} "
-                f"| {fmt_ratio(st['rps'], ref and ref['rps'])} "
-                f"| {fmt_ratio(st['rpc'], ref and ref['rpc'])} "
-                f"| {st['non2xx']} / {st['sock']} "
-                f"| {st['wrk']:.0f} | {st['other']:.0f} |")
-        lines.append("")
+        for handler in handlers:
+            lines += [f"### {mode} / {handler}: {title}", "",
+                      table_row(head), table_row(["---"] * len(head))]
+            ref = stats.get((REFERENCE, handler, mode))
+            base = stats.get((baseline, handler, mode)) if baseline else None
+            for name in names:
+                st = stats[(name, handler, mode)]
+                if not st["n"]:
+                    lines.append(table_row([name, failure(name, handler, starts, unavailable)]
+                                           + [""] * (len(head) - 2)))
+                    continue
+                rss = "–" if st["rss"] is None else f"{st['rss'] / 1024:.1f}"
+                idle = "–" if st["idle"] is None else f"{st['idle']:.2f}"
+                cells = [name,
+                         f"{fmt_int(st['rps'])} ({fmt_int(st['rps_min'])}–"
+                         f"{fmt_int(st['rps_max'])})",
+                         fmt_int(st["rpc"]), rss, idle,
+                         fmt_ratio(st["rps"], ref and ref["n"] and ref["rps"]),
+                         fmt_ratio(st["rpc"], ref and ref["n"] and ref["rpc"])]
+                if baseline:
+                    cells += [fmt_ratio(st["rps"], base and base["n"] and base["rps"]),
+                              fmt_ratio(st["rpc"], base and base["n"] and base["rpc"])]
+                cells += [f"{st['non2xx']} / {st['sock']}",
+                          f"{st['wrk']:.0f}", f"{st['other']:.0f}"]
+                lines.append(table_row(cells))
+            lines.append("")
     lines.append("req per server CPU-second = requests completed / (utime+stime of the "
                  "server's process tree during the run); RSS is summed over the process "
                  "tree. wrk CPU % near 100 means the client, not the server, set req/s. "
                  "other load % = CPU busy on the machine beyond the server and wrk "
                  "(other processes, unattributed kernel work); if it is high, req/s is "
-                 "disturbed and req per CPU-second is the figure to trust.")
+                 "disturbed and req per CPU-second is the figure to trust. idle CPU % is "
+                 "measured once per server and round, on the start of its first variant in --handlers.")
     return "\n".join(lines) + "\n"
 
 
@@ -680,10 +863,17 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    ap.add_argument("--only", default=",".join(SERVERS),
+    ap.add_argument("--only", default=",".join(BASE_NAMES),
                     help="comma list of servers (default: %(default)s)")
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma list of modes (default: %(default)s)")
+    ap.add_argument("--handlers", default=",".join(HANDLERS),
+                    help="comma list of handler variants (default: %(default)s); "
+                         "uvicorn and granian run only sync and async_end")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also measure socketify_cy built from git revision REV of this "
+                         "repository (own build tree bench/.build-REV and venv "
+                         "bench/.venv-REV), as server socketify_cy@REV")
     ap.add_argument("--skip-install", action="store_true",
                     help="do not create the venv or pip install anything")
     ap.add_argument("--markdown-out", metavar="FILE", help="also write the tables here")
@@ -694,12 +884,21 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     args.names = [n.strip() for n in args.only.split(",") if n.strip()]
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
+    args.handler_list = [h.strip() for h in args.handlers.split(",") if h.strip()]
     for n in args.names:
-        if n not in SERVERS:
-            ap.error(f"unknown server {n!r}; choose from {', '.join(SERVERS)}")
+        if n not in BASE_NAMES:
+            ap.error(f"unknown server {n!r}; choose from {', '.join(BASE_NAMES)} "
+                     "(the baseline is added by --baseline)")
     for m in args.mode_list:
         if m not in MODES:
             ap.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+    for h in args.handler_list:
+        if h not in HANDLERS:
+            ap.error(f"unknown handler variant {h!r}; choose from {', '.join(HANDLERS)}")
+    if not args.names or not args.mode_list or not args.handler_list:
+        ap.error("--only, --modes and --handlers must not be empty")
+    if len(set(args.handler_list)) != len(args.handler_list):
+        ap.error("--handlers lists a variant twice")
     if args.rounds < 1 or args.duration < 1:
         ap.error("--rounds and --duration must be >= 1")
     if len(set(args.names)) != len(args.names):
@@ -721,20 +920,44 @@ def main(argv=None):
     if background > 20:
         log("WARNING: the machine is busy with other work; req/s will be disturbed "
             "(req per server CPU-second much less so). See 'other load %' per run.")
-    notes = ensure_venv(args.skip_install, log_dir,
-                        build_ours="socketify_cy" in args.names)
-    unavailable = {k: v for k, v in check_servers(args.names, notes).items() if v}
-    runnable = [n for n in args.names if n not in unavailable]
-    ports = {n: BASE_PORT + i for i, n in enumerate(SERVERS)}
+
+    names = list(args.names)
+    # every server's port is fixed by its place in this list
+    port_names = list(BASE_NAMES)
+    baseline = baseline_info = None
+    if args.baseline:
+        sha, label = resolve_rev(args.baseline)
+        baseline = f"{OURS}@{label}"
+        build_dir, venv = baseline_dirs(label)
+        SERVERS[baseline] = dict(SERVERS[OURS], venv=venv)
+        # right after socketify_cy, so the two run next to each other
+        names.insert(names.index(OURS) + 1 if OURS in names else len(names), baseline)
+        port_names.append(baseline)
+        baseline_info = {"rev": args.baseline, "sha": sha, "label": label,
+                         "build_dir": build_dir, "venv": venv}
+
+    notes = ensure_venv(args.skip_install, log_dir, build_ours=OURS in names)
+    if baseline:
+        why = ensure_baseline(baseline_info["sha"], baseline_info["label"],
+                              args.skip_install, log_dir)
+        if why:
+            notes[baseline] = why
+        baseline_info["packages"] = package_versions(baseline_info["venv"])
+    unavailable = {k: v for k, v in check_servers(names, notes).items() if v}
+    runnable = [n for n in names if n not in unavailable]
+    ports = {n: BASE_PORT + i for i, n in enumerate(port_names)}
 
     meta = {
         "timestamp": stamp,
         "rounds": args.rounds, "duration_s": args.duration,
-        "modes": args.mode_list, "servers": args.names,
+        "modes": args.mode_list, "handlers": args.handler_list, "servers": names,
+        "handlers_per_server": {n: [h for h in args.handler_list
+                                    if h in SERVERS[n]["handlers"]] for n in names},
         "connections": CONNECTIONS, "pipeline_depth": PIPELINE_DEPTH,
         "warmup_s": WARMUP_S, "idle_window_s": IDLE_S, "wait_quiet_s": args.wait_quiet,
         "server_cpu": SERVER_CPU, "wrk_cpu": WRK_CPU,
         "unavailable": unavailable,
+        "baseline": baseline_info,
         "python": sys.version, "platform": platform.platform(),
         "cpu_model": cpu_model(), "nproc": os.cpu_count(),
         "wrk_version": subprocess.run(["wrk", "-v"], capture_output=True,
@@ -743,21 +966,36 @@ def main(argv=None):
         "git_head": git_head(),
         "background_load_pct": round(background, 1),
     }
+    units = sum(len(meta["handlers_per_server"][n]) for n in runnable)
+    per_round = (units * (3 + len(args.mode_list) * (WARMUP_S + args.duration))
+                 + len(runnable) * IDLE_S)
     log(f"servers: {', '.join(runnable) or 'none'}"
         + (f"; unavailable: {', '.join(unavailable)}" if unavailable else ""))
+    log(f"{units} server starts per round (server x handler variant); "
+        f"about {per_round * args.rounds / 60:.0f} min in all")
 
     starts, samples = [], []
     json_path = os.path.join(RESULTS_DIR, f"{stamp}.json")
     try:
         for r in range(args.rounds):
-            k = r % len(runnable) if runnable else 0
-            order = runnable[k:] + runnable[:k]    # rotate the start each round
-            log(f"round {r + 1}/{args.rounds}: {' → '.join(order)}")
-            for name in order:
+            # Rotate both the server order and the handler order each round,
+            # so no server or variant always goes first; within a variant the
+            # servers run back to back (socketify_cy next to its baseline).
+            ks = r % len(runnable) if runnable else 0
+            kh = r % len(args.handler_list)
+            s_order = runnable[ks:] + runnable[:ks]
+            h_order = args.handler_list[kh:] + args.handler_list[:kh]
+            order = [(n, h) for h in h_order for n in s_order
+                     if h in SERVERS[n]["handlers"]]
+            log(f"round {r + 1}/{args.rounds}: "
+                + " → ".join(f"{n}/{h}" for n, h in order))
+            for name, handler in order:
                 if args.wait_quiet:
                     wait_quiet(args.wait_quiet)
-                st, ss = bench_server(name, ports[name], r + 1, args.mode_list,
-                                      args.duration, log_dir)
+                # idle CPU once per server and round: on its first variant
+                measure_idle = handler == meta["handlers_per_server"][name][0]
+                st, ss = bench_server(name, handler, ports[name], r + 1, args.mode_list,
+                                      args.duration, log_dir, measure_idle)
                 starts.append(st)
                 samples.extend(ss)
                 write_json(json_path, meta, starts, samples)
@@ -765,7 +1003,8 @@ def main(argv=None):
         log("interrupted: writing what was measured so far")
         meta["interrupted"] = True
 
-    tables = build_tables(args.names, args.mode_list, samples, starts, unavailable, meta)
+    tables = build_tables(names, args.mode_list, args.handler_list, samples, starts,
+                          unavailable, meta, baseline)
     write_json(json_path, meta, starts, samples, tables)
     print()
     print(tables)

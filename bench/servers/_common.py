@@ -4,6 +4,11 @@ import sys
 
 HOST = "127.0.0.1"
 BODY = b"Hello, World!"
+# Handler variants the harness can ask for (argv[2] or $BENCH_HANDLER):
+#   sync            respond inside the callback
+#   async_cork_end  async handler: await asyncio.sleep(0), then res.cork_end(BODY)
+#   async_end       async handler: await asyncio.sleep(0), then res.end(BODY)
+HANDLERS = ("sync", "async_cork_end", "async_end")
 
 
 def port_from_argv(default=8000):
@@ -11,6 +16,21 @@ def port_from_argv(default=8000):
     if len(sys.argv) > 1:
         return int(sys.argv[1])
     return int(os.environ.get("BENCH_PORT", default))
+
+
+def handler_from_argv(supported=HANDLERS):
+    """Handler variant from argv[2], else $BENCH_HANDLER, else "sync".
+
+    Exits with status 2 and a message if the variant is unknown or this
+    server does not implement it, so the harness sees a clear startup error."""
+    if len(sys.argv) > 2:
+        variant = sys.argv[2]
+    else:
+        variant = os.environ.get("BENCH_HANDLER", "sync")
+    if variant not in supported:
+        sys.exit(f"handler variant {variant!r} not supported here; "
+                 f"choose from {', '.join(supported)}")
+    return variant
 
 
 def announce(name, port):

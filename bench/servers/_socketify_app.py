@@ -1,25 +1,49 @@
-"""One plaintext app for both socketify (PyPI) and socketify_cy.
+"""One plaintext app for socketify (PyPI), socketify_cy and a baseline build.
 
-Both implement the same API, so the only difference between the two bench
-servers is which module is imported.  The handler is the minimal sync one:
-res.end(b"Hello, World!") on "/".
+All implement the same API, so the only difference between these bench
+servers is which module is imported (and, for the baseline, which venv runs
+the script).  The handler on "/" is chosen by argv[2] / $BENCH_HANDLER:
+
+    sync            res.end(BODY)
+    async_cork_end  async: await asyncio.sleep(0); res.cork_end(BODY)
+    async_end       async: await asyncio.sleep(0); res.end(BODY)
+
+The async variants suspend once, so the response is written after the
+library callback has returned, from a later event-loop iteration: cork_end
+corks that write itself, end relies on the library to send it in one piece.
 """
+import asyncio
 import signal
 
-from _common import BODY, HOST, announce, port_from_argv
+from _common import BODY, HOST, announce, handler_from_argv, port_from_argv
+
+
+def make_handler(variant):
+    if variant == "sync":
+        def home(res, req):
+            res.end(BODY)
+    elif variant == "async_cork_end":
+        async def home(res, req):
+            await asyncio.sleep(0)
+            res.cork_end(BODY)
+    elif variant == "async_end":
+        async def home(res, req):
+            await asyncio.sleep(0)
+            res.end(BODY)
+    else:  # handler_from_argv() already refused anything else
+        raise ValueError(variant)
+    return home
 
 
 def serve(socketify, name):
     port = port_from_argv()
-
-    def home(res, req):
-        res.end(BODY)
+    variant = handler_from_argv()
 
     app = socketify.App()
-    app.get("/", home)
+    app.get("/", make_handler(variant))
 
     def on_listen(config=None):
-        announce(name, port)
+        announce(f"{name} handler={variant}", port)
 
     # Bind 127.0.0.1 only.  Prefer AppListenOptions (socketify.py API), then the
     # dict form; a bare port would bind every interface, so refuse that.

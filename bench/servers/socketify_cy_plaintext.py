@@ -1,6 +1,9 @@
 """Plaintext server on socketify_cy (this repository), same app as the peer.
 
-usage: python socketify_cy_plaintext.py PORT   (or BENCH_PORT=... in env)
+usage: python socketify_cy_plaintext.py PORT [HANDLER]
+
+HANDLER: sync (default), async_cork_end or async_end (also $BENCH_HANDLER);
+see _socketify_app.py.
 """
 import socketify_cy as socketify
 

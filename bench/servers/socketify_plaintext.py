@@ -1,6 +1,9 @@
 """Plaintext server on socketify.py from PyPI (the reference peer).
 
-usage: python socketify_plaintext.py PORT     (or BENCH_PORT=... in env)
+usage: python socketify_plaintext.py PORT [HANDLER]
+
+HANDLER: sync (default), async_cork_end or async_end (also $BENCH_HANDLER);
+see _socketify_app.py.
 """
 import socketify
 

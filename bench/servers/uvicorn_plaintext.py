@@ -1,8 +1,17 @@
 """Plaintext server: raw ASGI app on uvicorn (uvloop + httptools, 1 process).
 
-usage: python uvicorn_plaintext.py PORT        (or BENCH_PORT=... in env)
+usage: python uvicorn_plaintext.py PORT [HANDLER]
+
+HANDLER (also $BENCH_HANDLER): `sync` sends at once; `async_end` first does
+`await asyncio.sleep(0)` (one suspension, like the socketify async variants).
+ASGI has no cork, so `async_cork_end` is not offered (it would be the same
+app as async_end).
 """
-from _common import BODY, HOST, announce, port_from_argv
+import asyncio
+
+from _common import BODY, HOST, announce, handler_from_argv, port_from_argv
+
+SUPPORTED = ("sync", "async_end")
 
 START = {
     "type": "http.response.start",
@@ -24,14 +33,26 @@ async def app(scope, receive, send):
     await send(BODY_MSG)
 
 
+async def app_async_end(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await asyncio.sleep(0)
+    await send(START)
+    await send(BODY_MSG)
+
+
+APPS = {"sync": app, "async_end": app_async_end}
+
+
 if __name__ == "__main__":
     import uvicorn
 
     port = port_from_argv()
-    announce("uvicorn", port)
+    variant = handler_from_argv(SUPPORTED)
+    announce(f"uvicorn handler={variant}", port)
     # uvicorn installs SIGTERM/SIGINT handlers and shuts down gracefully.
     uvicorn.run(
-        app,
+        APPS[variant],
         host=HOST,
         port=port,
         loop="uvloop",
