@@ -12,6 +12,7 @@ cdef class _Handler:
     cdef object _cancel_msg
     cdef list _pending_callbacks  # add_done_callback() during the first step
 
+    cdef _forget_task(self)
     cdef _completed(self)
     cdef _failed(self, exc)
 

@@ -65,8 +65,9 @@ cdef object _run_coroutine(App app, coro, Response res, req, int kind, ctx):
     h._task = task
     # asyncio keeps only weak references to Tasks: without this set, a handler
     # awaiting a future nothing else refers to could be collected mid-request.
+    # (The _Handler takes it out again when the coroutine ends: no done
+    # callback, which would cost a loop callback per request.)
     app._tasks.add(task)
-    task.add_done_callback(app._tasks.discard)
     if h._pending_callbacks:
         for fn, context in h._pending_callbacks:
             task.add_done_callback(fn, context=context)
@@ -98,10 +99,15 @@ cdef class _Handler:
     ran. Errors go to the app's error policy (a 500 if nothing was sent yet);
     cancellation closes the response."""
 
+    cdef _forget_task(self):
+        if self._task is not None:
+            self._app._tasks.discard(self._task)
+
     cdef _completed(self):
         res = self._res
         self._coro = None
         self._res = None
+        self._forget_task()
         # Same safety net as for a sync handler: if the engine and this local
         # are the only references left, nobody can ever answer.
         if self._kind == CORO_ROUTE and res is not None and (<Response>res)._conn != NULL \
@@ -115,6 +121,7 @@ cdef class _Handler:
         res = self._res
         self._coro = None
         self._res = None
+        self._forget_task()
         if isinstance(exc, (_CancelledError, KeyboardInterrupt, SystemExit)):
             if res is not None and _res_live(res):
                 http_conn_close((<Response>res)._conn)
@@ -132,7 +139,10 @@ cdef class _Handler:
             self._started = True
             first = self._first
             self._first = None
-            return first
+            if first is not None:
+                return first
+            # A bare yield (asyncio.sleep(0)) asks to run again on the next
+            # loop iteration: this Task step already is that iteration.
         coro = self._coro
         if coro is None:
             raise StopIteration
@@ -167,6 +177,7 @@ cdef class _Handler:
         coro = self._coro
         self._coro = None
         self._res = None
+        self._forget_task()
         if coro is not None:
             coro.close()
 
