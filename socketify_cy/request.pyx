@@ -37,6 +37,12 @@ cdef class Request:
         # cached copies go too, so every accessor raises from now on.
         self._req = NULL
         self._match = NULL
+        # Most handlers cache nothing: then there is nothing to drop (this
+        # runs for every request, so the stores are worth skipping).
+        if self._url is None and self._full_url is None and self._method is None \
+                and self._header_list is None and self._headers is None and self._queries is None \
+                and self._params is None and self._param_index is None and self._cookies is None:
+            return
         self._url = self._full_url = self._method = None
         self._header_list = None
         self._headers = None

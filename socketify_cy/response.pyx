@@ -306,7 +306,9 @@ cdef class Response:
         self._data_handler = handler
         if _res_live(self):
             if not http_conn_body_pending(self._conn):
-                # No body (left): deliver the end right away.
+                # No body (left): deliver the end right away, from inside this
+                # call (as socketify does), so a handler that ends the response
+                # in it has answered before on_data() returns.
                 self._app._call_user(handler, self, None, (self, b"", True))
             else:
                 http_res_want_body(self._conn)
@@ -317,6 +319,11 @@ cdef class Response:
         import io
         fut = self._app.loop.create_future()
         buf = io.BytesIO()
+        if not _res_live(self):
+            # Ended or aborted: the body was skipped or the client is gone, and
+            # no callback will ever come (review 2.14: this used to hang).
+            fut.set_result(buf)
+            return fut
 
         def on_chunk(res, chunk, is_end):
             buf.write(chunk)

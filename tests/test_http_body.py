@@ -2,6 +2,7 @@
 Content-Length and chunked framing, large bodies, Expect: 100-continue."""
 
 import json
+import time
 
 import pytest
 
@@ -128,3 +129,15 @@ def test_redirect(main_server):
     r = main_server.get("/redirect")
     assert r.status == 302
     assert r.headers["Location"] == "/static"
+
+
+def test_get_data_after_the_response_ended_resolves(main_server):
+    # review 2.14: the future used to stay pending forever
+    with main_server.raw() as c:
+        c.request("POST", "/data-after-end", body=b"x" * 10)
+        assert c.read_response().body == b"early"
+    deadline = time.monotonic() + 3
+    while main_server.get("/data-after-end-state").text == "[]":
+        assert time.monotonic() < deadline, "get_data() never resolved"
+        time.sleep(0.05)
+    assert main_server.get("/data-after-end-state").text == "[0]"

@@ -74,6 +74,7 @@ struct http_conn_s {
     uint8_t in_resume_list;
     uint8_t processing;       /* inside the parse loop: in_buf is in use */
     uint8_t proxied;          /* a PROXY preamble was read */
+    uint8_t deadline_set;     /* the handler set this request's timeout itself (try_end, pause) */
     uint8_t ip_len, proxied_ip_len;
     uint8_t ip[16];
     uint8_t proxied_ip[16];

@@ -401,20 +401,18 @@ static int parse_host_port(const char *s, size_t n, size_t *host_len, long *port
             return -1;
         i = (size_t)(rb - s) + 1;
     } else {
-        while (i < n && s[i] != ':') {
-            uint8_t c = (uint8_t)s[i];
-            if (!(char_class[c] & C_HOST))
-                return -1;
-            if (c == '%') {
-                if (n - i < 3 || !(char_class[(uint8_t)s[i + 1]] & C_HEX) ||
-                    !(char_class[(uint8_t)s[i + 2]] & C_HEX))
-                    return -1;
-                i += 2;
-            }
+        /* Every request has a Host: one table test per byte, and the rare
+         * percent-escapes checked only when there is one. */
+        while (i < n && (char_class[(uint8_t)s[i]] & C_HOST))
             i++;
-        }
-        if (i == 0)
+        if (i == 0 || (i < n && s[i] != ':'))
             return -1;
+        for (const char *pct = memchr(s, '%', i); pct; pct = memchr(pct + 1, '%', (size_t)(s + i - pct - 1))) {
+            size_t at = (size_t)(pct - s);
+            if (i - at < 3 || !(char_class[(uint8_t)s[at + 1]] & C_HEX) ||
+                !(char_class[(uint8_t)s[at + 2]] & C_HEX))
+                return -1;
+        }
     }
     *host_len = i;
     *port = -1;

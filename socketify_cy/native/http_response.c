@@ -569,6 +569,7 @@ int http_res_try_end(http_conn_t *conn, const char *data, size_t len, uint64_t t
     }
     /* Until the client takes more, the idle timeout runs. */
     sw_timeout(&conn->sw, bits ? 0 : conn->app->idle_timeout);
+    conn->deadline_set = 1;
     return bits;
 }
 

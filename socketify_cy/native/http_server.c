@@ -112,6 +112,7 @@ static void start_request(http_conn_t *conn, http_request_t *req) {
     conn->version_minor = req->version_minor;
     conn->is_head = req->is_head;
     conn->res_flags = HTTP_RES_PENDING;
+    conn->deadline_set = 0;
     conn->status_code = 200;
     conn->write_offset = 0;
     conn->res_length = 0;
@@ -137,14 +138,15 @@ static void start_request(http_conn_t *conn, http_request_t *req) {
     }
     /* 100 Continue waits until the handler asks for the body. */
     if (req->expect_continue && req->version_minor == 1 && conn->body_state) conn->res_flags |= HTTP_RES_EXPECT;
-    /* The handler owns the connection now: no deadline while it works. */
-    sw_timeout(&conn->sw, 0);
     enter_binding(app);
     int handled = app->callbacks.on_request(app->user, conn, req);
     if (sw_closed(&conn->sw)) return;
     if (!handled) send_default_404(conn);
     if (http_body_wanted(conn) && !conn->closing)
         sw_timeout(&conn->sw, app->idle_timeout); /* the body must keep coming */
+    else if ((conn->res_flags & HTTP_RES_PENDING) && !conn->closing && !conn->deadline_set)
+        sw_timeout(&conn->sw, 0); /* the handler answers later: no deadline while it works */
+    /* (An answered request already re-armed the keep-alive deadline.) */
 }
 
 /* The pending response can no longer be sent: tell the binding, once. */
@@ -567,6 +569,7 @@ int http_res_pause(http_conn_t *conn) {
     conn->res_flags |= HTTP_RES_USER_PAUSED;
     if (!conn->paused && !conn->sw.peer_ended) set_reading(conn, 0);
     sw_timeout(&conn->sw, 0);
+    conn->deadline_set = 1;
     return HTTP_RES_OK;
 }
 
@@ -575,6 +578,7 @@ int http_res_resume(http_conn_t *conn) {
     if (!(conn->res_flags & HTTP_RES_USER_PAUSED)) return HTTP_RES_OK;
     conn->res_flags &= (uint16_t)~HTTP_RES_USER_PAUSED;
     if (http_body_wanted(conn)) sw_timeout(&conn->sw, conn->app->idle_timeout);
+    conn->deadline_set = 1;
     /* Reading restarts (and held input is processed) in the next post phase. */
     http_app_schedule_resume(conn);
     return HTTP_RES_OK;

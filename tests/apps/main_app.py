@@ -331,6 +331,18 @@ def build():
     app.get("/stats", lambda res, req: res.end(str(app.stats()["send_syscalls"])))
     app.get("/connections", lambda res, req: res.end(str(app.stats()["connections"])))
 
+    data_after_end = []
+
+    async def get_data_after_end(res, req):
+        # get_data() on a response that already ended must resolve (empty),
+        # not wait forever for a body nobody will deliver.
+        res.end("early")
+        data = await asyncio.wait_for(res.get_data(), 2)
+        data_after_end.append(len(data.getvalue()))
+
+    app.post("/data-after-end", get_data_after_end)
+    app.get("/data-after-end-state", lambda res, req: res.end(repr(data_after_end)))
+
     # ---- request bodies ----
     async def echo_body(res, req):
         data = await res.get_data()
