@@ -11,8 +11,14 @@ cdef class _Handler:
     cdef bint _cancel_pending     # cancel() called during the first step
     cdef object _cancel_msg
     cdef list _pending_callbacks  # add_done_callback() during the first step
+    cdef object _ctx              # the request context its steps run in (no Task yet)
+    cdef int _num_cancels         # cancel() calls while there is no Task (cancelling())
 
     cdef _forget_task(self)
+    cdef _step_without_task(self)
+    cdef _start_task(self, first)
+    cdef _run_pending_callbacks(self, loop)
+
     cdef _completed(self)
     cdef _failed(self, exc)
 
@@ -24,3 +30,4 @@ cdef enum:
     CORO_ERROR_HANDLER = 2    # the error handler itself: its errors are only logged
 
 cdef object _run_coroutine(App app, coro, Response res, req, int kind, ctx)
+cdef _queue_ready(App app, _Handler h)

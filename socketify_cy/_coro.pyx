@@ -57,24 +57,29 @@ cdef object _run_coroutine(App app, coro, Response res, req, int kind, ctx):
             for fn, context in h._pending_callbacks:
                 loop.call_soon(fn, h, context=context)
         return None
-    h._first = value
-    if ctx is not None and _TASK_CONTEXT:
-        task = loop.create_task(h, context=ctx)
-    else:
-        task = loop.create_task(h)
-    h._task = task
-    # asyncio keeps only weak references to Tasks: without this set, a handler
-    # awaiting a future nothing else refers to could be collected mid-request.
-    # (The _Handler takes it out again when the coroutine ends: no done
-    # callback, which would cost a loop callback per request.)
-    app._tasks.add(task)
-    if h._pending_callbacks:
-        for fn, context in h._pending_callbacks:
-            task.add_done_callback(fn, context=context)
-        h._pending_callbacks = None
-    if h._cancel_pending:
-        task.cancel(h._cancel_msg)
-    return task
+    h._ctx = ctx
+    if value is None and not h._cancel_pending and kind == CORO_ROUTE:
+        # A bare yield (asyncio.sleep(0)): run again on the next iteration. No
+        # Task is needed for that: the App resumes every such handler from one
+        # loop callback, and a Task is made only if the handler awaits a future.
+        _queue_ready(app, h)
+        return h
+    return h._start_task(value)
+
+
+cdef _queue_ready(App app, _Handler h):
+    if not app._ready:
+        _get_loop(app).call_soon(app._resume_ready_cb)
+    app._ready.append(h)
+
+
+def _resume_ready(App app):
+    # One loop callback for every handler that yielded bare in the previous
+    # iteration, in the order they yielded.
+    batch = app._ready
+    app._ready = []
+    for h in batch:
+        (<_Handler>h)._step_without_task()
 
 
 cdef _coroutine_failed(App app, exc, Response res, req, int kind):
@@ -102,6 +107,97 @@ cdef class _Handler:
     cdef _forget_task(self):
         if self._task is not None:
             self._app._tasks.discard(self._task)
+
+    cdef _start_task(self, first):
+        # From here an asyncio Task drives the coroutine; its first step hands
+        # over what the coroutine just yielded.
+        app = self._app
+        loop = _get_loop(app)
+        self._first = first
+        self._started = False
+        if self._ctx is not None and _TASK_CONTEXT:
+            task = loop.create_task(self, context=self._ctx)
+        else:
+            task = loop.create_task(self)
+        self._task = task
+        # asyncio keeps only weak references to Tasks: without this set, a handler
+        # awaiting a future nothing else refers to could be collected mid-request.
+        # (The _Handler takes it out again when the coroutine ends: no done
+        # callback, which would cost a loop callback per request.)
+        app._tasks.add(task)
+        if self._pending_callbacks:
+            for fn, context in self._pending_callbacks:
+                task.add_done_callback(fn, context=context)
+            self._pending_callbacks = None
+        if self._cancel_pending:
+            self._cancel_pending = False
+            task.cancel(self._cancel_msg)
+        return task
+
+    cdef _step_without_task(self):
+        # Resume a handler that yielded bare, in its request context, standing
+        # in as the current task (as during the first step).
+        cdef PyObject *result = NULL
+        cdef int rc
+        cdef bint entered_ctx = False
+        coro = self._coro
+        if coro is None:
+            return
+        app = self._app
+        loop = _get_loop(app)
+        if self._ctx is not None:
+            entered_ctx = PyContext_Enter(self._ctx) == 0
+            if not entered_ctx:
+                PyErr_Clear()
+        entered = _current_task(loop) is None
+        if entered:
+            _enter_task(loop, self)
+        try:
+            try:
+                if self._cancel_pending:
+                    self._cancel_pending = False
+                    value = coro.throw(_CancelledError(self._cancel_msg) if self._cancel_msg is not None
+                                       else _CancelledError())
+                    rc = 1
+                else:
+                    rc = socketify_coro_send(coro, None, &result)
+                    value = <object>result
+                    Py_DECREF(value)
+            except StopIteration:
+                rc = 0
+                value = None
+            except BaseException as exc:
+                res = self._res
+                self._coro = None
+                self._res = None
+                self._run_pending_callbacks(loop)
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    if res is not None and _res_live(res):
+                        http_conn_close((<Response>res)._conn)
+                    loop.call_soon(_reraise, exc)
+                    return
+                _coroutine_failed(app, exc, res, None, self._kind)
+                return
+        finally:
+            if entered:
+                _leave_task(loop, self)
+            if entered_ctx:
+                PyContext_Exit(self._ctx)
+        if rc == 0:
+            self._completed()
+            self._run_pending_callbacks(loop)
+        elif value is None and not self._cancel_pending:
+            _queue_ready(app, self)
+        else:
+            self._start_task(value)
+
+    cdef _run_pending_callbacks(self, loop):
+        # add_done_callback() made while there was no Task: the handler is done.
+        callbacks = self._pending_callbacks
+        self._pending_callbacks = None
+        if callbacks:
+            for fn, context in callbacks:
+                loop.call_soon(fn, self, context=context)
 
     cdef _completed(self):
         res = self._res
@@ -196,18 +292,22 @@ cdef class _Handler:
             return False
         self._cancel_pending = True
         self._cancel_msg = msg
+        self._num_cancels += 1
         return True
 
     def cancelling(self):
         if self._task is not None:
             return self._task.cancelling()
-        return 1 if self._cancel_pending else 0
+        return self._num_cancels
 
     def uncancel(self):
         if self._task is not None:
             return self._task.uncancel()
-        self._cancel_pending = False
-        return 0
+        if self._num_cancels > 0:
+            self._num_cancels -= 1
+        if self._num_cancels == 0:
+            self._cancel_pending = False
+        return self._num_cancels
 
     def cancelled(self):
         return self._task.cancelled() if self._task is not None else False

@@ -80,7 +80,17 @@ async def _run_hook(App app, hook):
         app._handle_error(exc, None, None)
 
 
+cdef _cancel_ready(App app):
+    # Handlers waiting for their next step without a Task: cancel them now
+    # (CancelledError is thrown into them; their responses close).
+    if app._ready:
+        for h in app._ready:
+            h.cancel()
+        _resume_ready(app)
+
+
 async def _cancel_handler_tasks(App app, double timeout):
+    _cancel_ready(app)
     tasks = [t for t in app._tasks if not t.done()]
     for t in tasks:
         t.cancel()
@@ -118,6 +128,7 @@ cdef _force_close(App app):
     app._closed = True
     if app._app != NULL:
         http_app_close_listeners(app._app)
+    _cancel_ready(app)
     for task in list(app._tasks):
         task.cancel()
     closing = app._closing_task

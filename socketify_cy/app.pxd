@@ -40,6 +40,8 @@ cdef class App:
     cdef unsigned long _thread    # the loop thread: Response/Request refuse other threads
     cdef object _base_ctx         # contextvars.Context every request's context is copied from
     cdef set _tasks               # pending handler Tasks (strong references)
+    cdef list _ready              # handlers that yielded bare (sleep(0)): resumed next iteration
+    cdef object _resume_ready_cb  # the one loop callback that resumes them, in order
     cdef double _shutdown_timeout
     cdef object _closing_task
     cdef object _close_waiter     # wait_closed() before close() was called

@@ -70,6 +70,8 @@ cdef class App:
         self._shutdown_timeout = float(shutdown_timeout)
         self._errors = _ErrorLog(error_log_limit, float(error_log_window))
         self._tasks = set()
+        self._ready = []
+        self._resume_ready_cb = self._resume_ready
         # Every request's context is a copy of this one, taken once: what one
         # request sets is never seen by another.
         self._base_ctx = _contextvars.copy_context()
@@ -189,6 +191,9 @@ cdef class App:
             raise
         except BaseException as exc:
             self._handle_error(exc, res, req)
+
+    def _resume_ready(self):
+        _resume_ready(self)
 
     def run_async(self, task, response=None):
         """Run a coroutine now (first step) and the rest as a Task (returned, or None if

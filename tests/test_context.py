@@ -48,6 +48,27 @@ def test_timeout_that_does_not_expire(extras):
     assert extras.get("/timeout-ok").text == "in-time"
 
 
+def test_timeout_after_a_bare_yield_cancels_the_awaited_future(extras):
+    t0 = time.monotonic()
+    assert extras.get("/yield-timeout-future").json() == ["timed-out", True]
+    assert time.monotonic() - t0 < 3
+
+
+def test_timeout_reaches_a_handler_that_only_yields_bare(extras):
+    t0 = time.monotonic()
+    assert extras.get("/yield-timeout-only").text == "timed-out"
+    assert time.monotonic() - t0 < 3
+
+
+def test_bare_yields_and_futures_keep_the_task_and_the_context(extras):
+    # Concurrent requests, each alternating bare yields and a real future:
+    # every one keeps its own context value and sees a current task.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: extras.get("/many-yields?i=%d" % i).json(), range(16)))
+    assert results == [[True, "/many-yields"]] * 16
+
+
 def test_task_group_in_a_handler(extras):
     assert extras.get("/task-group").text == "3"
 

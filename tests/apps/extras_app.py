@@ -69,6 +69,43 @@ async def timeout_expires(res, req):
     res.end("no-timeout")
 
 
+async def after_yield_timeout_then_future(res, req):
+    # After a bare yield the handler has no Task yet (the App resumes it); a
+    # timeout entered then must still cancel the Task made for the future.
+    await asyncio.sleep(0)
+    first = asyncio.current_task()
+    try:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+    except TimeoutError:
+        res.end(json.dumps(["timed-out", first is not None]))
+        return
+    res.end("no-timeout")
+
+
+async def timeout_while_only_yielding(res, req):
+    # The timeout fires while the handler only ever yields bare: the
+    # cancellation must reach it without any Task.
+    n = 0
+    try:
+        async with asyncio.timeout(0.05):
+            while True:
+                n += 1
+                await asyncio.sleep(0)
+    except TimeoutError:
+        res.end("timed-out" if n > 1 else "too-early")
+
+
+async def many_bare_yields(res, req):
+    rid.set(req.get_url())
+    for _ in range(100):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.001)   # a real future in between
+    for _ in range(10):
+        await asyncio.sleep(0)
+    res.end(json.dumps([asyncio.current_task() is not None, rid.get()]))
+
+
 async def timeout_ok(res, req):
     async with asyncio.timeout(5):
         await asyncio.sleep(0.01)
@@ -286,6 +323,9 @@ def build(lifespan):
     app.get("/current-task", current_task)
     app.get("/timeout-expires", timeout_expires)
     app.get("/timeout-ok", timeout_ok)
+    app.get("/yield-timeout-future", after_yield_timeout_then_future)
+    app.get("/yield-timeout-only", timeout_while_only_yielding)
+    app.get("/many-yields", many_bare_yields)
     app.get("/task-group", task_group)
     app.get("/cancel-me", cancel_me)
     app.get("/cancel-it", cancel_it)
