@@ -18,5 +18,4 @@ cdef class Response:
 
     cdef _released(self)
     cdef int _finish(self, int rc) except -1
-    cdef _end_body(self, bytes body, bint end_connection)
     cdef _run_abort_handlers(self)

@@ -82,6 +82,22 @@ cdef inline bint _res_live(Response r) except -1:
     return True
 
 
+cdef inline object _end_body(Response res, bytes body, bint end_connection):
+    # The one place a response is completed with a body (end, send). A plain
+    # function so the C compiler can inline it into end().
+    cdef const char *p = body
+    cdef Py_ssize_t n = len(body)
+    cdef int rc
+    if res._app._dispatching:
+        rc = http_res_end(res._conn, p, n, end_connection)
+    else:
+        # Outside a library callback this end() is the send syscall.
+        with nogil:
+            rc = http_res_end(res._conn, p, n, end_connection)
+    res._finish(rc)
+    return res
+
+
 @cython.freelist(64)
 cdef class Response:
     """The response of one request (socketify's AppResponse)."""
@@ -176,22 +192,7 @@ cdef class Response:
             body = self._app._json_dumps(message)
             if not http_res_has_content_type(self._conn):
                 http_res_write_header(self._conn, b"Content-Type", 12, b"application/json", 16)
-        return self._end_body(body, end_connection)
-
-    cdef _end_body(self, bytes body, bint end_connection):
-        cdef const char *p
-        cdef Py_ssize_t n
-        cdef int rc
-        p = body
-        n = len(body)
-        if self._app._dispatching:
-            rc = http_res_end(self._conn, p, n, end_connection)
-        else:
-            # Outside a library callback this end() is the send syscall.
-            with nogil:
-                rc = http_res_end(self._conn, p, n, end_connection)
-        self._finish(rc)
-        return self
+        return _end_body(self, body, end_connection)
 
     def end_without_body(self, bint end_connection=False):
         """Finish with no body (Content-Length: 0, so keep-alive clients do not wait)."""
@@ -247,7 +248,7 @@ cdef class Response:
             self.write_header(b"Content-Type", content_type)
         if not _res_live(self):
             return self
-        return self._end_body(body, end_connection)
+        return _end_body(self, body, end_connection)
 
     def redirect(self, location, status_code=302):
         self.write_status(status_code)
@@ -433,7 +434,7 @@ cdef class Response:
     def send_chunk(self, buffer, total_size):
         """Future resolving to (ok, done) once buffer is fully accepted as part of a
         response of total_size bytes (try_end + on_writable), or (False, True) on abort."""
-        fut = self._app._get_loop().create_future()
+        fut = _get_loop(self._app).create_future()
         data = _as_bytes(buffer)
         if data is None:
             data = self._app._json_dumps(buffer)
@@ -448,9 +449,13 @@ cdef class Response:
             settle((False, True))
 
         def on_writable(res, offset):
-            ok, done = res.try_end(view[offset - start:], total_size)
+            ok, done = self.try_end(view[offset - start:], total_size)
             if ok or done:
-                res._writable_handler = None
+                # This chunk is in: its hooks go, so a long stream of chunks
+                # does not pile up abort handlers.
+                self.on_writable(None)
+                if self._abort_handlers is not None and on_abort in self._abort_handlers:
+                    self._abort_handlers.remove(on_abort)
                 settle((ok, done))
             return ok
 

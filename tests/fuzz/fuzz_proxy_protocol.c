@@ -198,32 +198,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     return 0;
 }
 
-#ifdef FUZZ_STANDALONE
-int main(int argc, char **argv)
-{
-    int i;
-    for (i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        uint8_t *data;
-        long n;
-        if (!f) {
-            perror(argv[i]);
-            return 1;
-        }
-        if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-            fclose(f);
-            return 1;
-        }
-        data = malloc(n ? (size_t)n : 1);
-        if (!data || fread(data, 1, (size_t)n, f) != (size_t)n) {
-            fclose(f);
-            return 1;
-        }
-        fclose(f);
-        LLVMFuzzerTestOneInput(data, (size_t)n);
-        free(data);
-    }
-    printf("ran %d input(s)\n", argc - 1);
-    return 0;
-}
-#endif
+#include "standalone.h"

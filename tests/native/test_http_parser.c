@@ -10,38 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed, g_cur_failed;
-static const char *g_test;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: [%s] check failed: %s\n", __FILE__, __LINE__,     \
-                    g_test, #cond);                                                   \
-            g_cur_failed = 1;                                                         \
-        }                                                                             \
-    } while (0)
-
-static void begin(const char *name)
-{
-    g_test = name;
-    g_cur_failed = 0;
-}
-
-static void finish(void)
-{
-    if (g_cur_failed)
-        g_failed++;
-    else
-        g_passed++;
-}
-
-static void run(const char *name, void (*fn)(void))
-{
-    begin(name);
-    fn();
-    finish();
-}
+#include "harness.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -1154,6 +1123,5 @@ int main(void)
         expect_chunked_error(CHUNKED_ERRORS[i].name, CHUNKED_ERRORS[i].body);
 
     free(g_buf);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report();
 }

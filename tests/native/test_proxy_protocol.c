@@ -11,38 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed, g_cur_failed;
-static const char *g_test;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: [%s] check failed: %s\n", __FILE__, __LINE__,     \
-                    g_test, #cond);                                                   \
-            g_cur_failed = 1;                                                         \
-        }                                                                             \
-    } while (0)
-
-static void begin(const char *name)
-{
-    g_test = name;
-    g_cur_failed = 0;
-}
-
-static void finish(void)
-{
-    if (g_cur_failed)
-        g_failed++;
-    else
-        g_passed++;
-}
-
-static void run(const char *name, void (*fn)(void))
-{
-    begin(name);
-    fn();
-    finish();
-}
+#include "harness.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -617,6 +586,5 @@ int main(void)
     run("v2 incomplete block", t_v2_incomplete_block);
     run("every split", t_every_split);
     run("looks like preamble", t_looks_like);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report();
 }

@@ -10,29 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed;
-static int g_case_failed;
+#include "harness.h"
 
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                    \
-            g_case_failed = 1;                                                 \
-        }                                                                      \
-    } while (0)
-
-#define RUN(fn)                                   \
-    do {                                          \
-        g_case_failed = 0;                        \
-        fn();                                     \
-        if (g_case_failed) {                      \
-            g_failed++;                           \
-            fprintf(stderr, "FAIL %s\n", #fn);    \
-        } else {                                  \
-            g_passed++;                           \
-        }                                         \
-    } while (0)
+#define RUN(fn) run(#fn, fn)
 
 /* ------------------------------------------------------------ recorder */
 
@@ -741,6 +721,5 @@ int main(void)
     RUN(test_for_each_handler);
     RUN(test_empty_router);
     RUN(test_null_handler_pointer);
-    printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed ? 1 : 0;
+    return report();
 }

@@ -28,22 +28,7 @@
 #include "libusockets.h"
 #include "socket_writer.h"
 
-/* ---- tiny harness ------------------------------------------------------------- */
-
-static int test_failed;
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "  CHECK failed at line %d: %s\n", __LINE__, #cond);   \
-            test_failed = 1;                                                       \
-        }                                                                          \
-    } while (0)
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "harness.h"
 
 /* ---- the byte pattern every stream carries ------------------------------------------ */
 
@@ -293,7 +278,7 @@ static int fill_until_queued(sw_conn_t *c, size_t *off, size_t chunk) {
 }
 
 /* Client closes; pump until the server side closed too. */
-static void finish(int fd, int closes_before) {
+static void close_client(int fd, int closes_before) {
     close(fd);
     CHECK(pump(&g.closes, closes_before + 1, 2000));
 }
@@ -382,7 +367,7 @@ static void test_cork(void) {
     CHECK(us_loop_send_syscalls(loop) == sends + 1);
     CHECK(client_read_pattern(fd, start, off - start, 2000));
     CHECK(client_quiet(fd, 20));
-    finish(fd, closes);
+    close_client(fd, closes);
 }
 
 static void test_two_sockets(void) {
@@ -458,8 +443,8 @@ static void test_two_sockets(void) {
     CHECK(client_sees_eof(fa, 2000));
     CHECK(sw_write(a, "late", 4, 0) == SW_CLOSED); /* nothing after our FIN */
     CHECK(client_quiet(fb, 20)); /* B untouched */
-    finish(fa, closes);
-    finish(fb, closes + 1);
+    close_client(fa, closes);
+    close_client(fb, closes + 1);
 }
 
 static void test_queue_and_backpressure(void) {
@@ -509,7 +494,7 @@ static void test_queue_and_backpressure(void) {
     CHECK(sw_drain(c) == 1);
     CHECK(c->out_buf == NULL && c->out_cap == 0); /* the burst's buffer was let go */
     CHECK(client_quiet(fd, 20));
-    finish(fd, closes);
+    close_client(fd, closes);
 }
 
 static void test_write_optional(void) {
@@ -581,7 +566,7 @@ static void test_write_optional(void) {
     CHECK(us_loop_send_syscalls(loop) == sends + 1);
     CHECK(client_read_pattern(fd, start, off - start, 2000));
     CHECK(client_quiet(fd, 20));
-    finish(fd, closes);
+    close_client(fd, closes);
 }
 
 static void test_shutdown(void) {
@@ -608,7 +593,7 @@ static void test_shutdown(void) {
     CHECK(c->shut_down && us_socket_is_shut_down(0, s));
     CHECK(sw_write(c, "x", 1, SIZE_MAX) == SW_CLOSED);
     CHECK(g.closes == closes); /* half-closed, waiting for the peer */
-    finish(fd, closes);       /* the peer's FIN completes the close */
+    close_client(fd, closes);       /* the peer's FIN completes the close */
 
     /* The peer has ended already: shutdown closes the socket. */
     g.sndbuf = 0;
@@ -898,17 +883,8 @@ int main(void) {
         {"progress deadline re-armed on progress, rest timeout when empty", test_timeouts},
         {"closed: writes refused, close idempotent, cork not left dangling", test_closed},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        test_failed = 0;
-        tests[i].fn();
-        printf("%s %s\n", test_failed ? "FAIL" : "ok  ", tests[i].name);
-        if (test_failed) {
-            failed++;
-        } else {
-            passed++;
-        }
-    }
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        run(tests[i].name, tests[i].fn);
 
     us_listen_socket_close(0, ls);
     us_loop_run_once(loop, 0);
@@ -916,6 +892,5 @@ int main(void) {
     us_loop_free(loop);
     free(src);
     fprintf(stderr, "(%.1f s)\n", (double)(now_ms() - t0) / 1000.0);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return report();
 }

@@ -28,22 +28,7 @@
 #include "internal.h" /* only for us_internal_timeout_sweep: drive sweep ticks without waiting */
 #include "libusockets.h"
 
-/* ---- tiny harness ------------------------------------------------------------- */
-
-static int test_failed;
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "  CHECK failed at line %d: %s\n", __LINE__, #cond);   \
-            test_failed = 1;                                                       \
-        }                                                                          \
-    } while (0)
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "harness.h"
 
 /* ---- shared server state ----------------------------------------------------------- */
 
@@ -908,17 +893,8 @@ int main(void) {
         {"context close, ssl unsupported", test_context_close_and_ssl},
         {"real 4 s socket timeout", test_real_timeout},
     };
-    int passed = 0, failed = 0;
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        test_failed = 0;
-        tests[i].fn();
-        printf("%s %s\n", test_failed ? "FAIL" : "ok  ", tests[i].name);
-        if (test_failed) {
-            failed++;
-        } else {
-            passed++;
-        }
-    }
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        run(tests[i].name, tests[i].fn);
 
     if (ls) {
         us_listen_socket_close(0, ls);
@@ -927,6 +903,5 @@ int main(void) {
     us_socket_context_free(0, ctx);
     us_loop_free(loop);
     fprintf(stderr, "(%.1f s)\n", (double)(now_ms() - t0) / 1000.0);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return report();
 }
