@@ -56,41 +56,27 @@ def test_native(name):
     assert m and int(m.group(1)) > 0 and m.group(2) == "0", out[-4000:]
 
 
-def test_parser_fuzz_target_runs_on_its_corpus():
-    # Keeps tests/fuzz/fuzz_http_parser.c building and its invariants holding
-    # on the seed corpus (libFuzzer itself needs clang; see the file's header).
+FUZZ_TARGETS = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "tests", "fuzz"))
+                      if f.startswith("fuzz_") and f.endswith(".c"))
+
+
+@pytest.mark.parametrize("target", FUZZ_TARGETS)
+def test_fuzz_target_runs_on_its_corpus(target):
+    # Keeps every tests/fuzz/fuzz_X_Y.c building (without libFuzzer, which
+    # needs clang: tests/fuzz/run.sh) and its invariants holding on its seeds
+    # in tests/fuzz/corpus_X.
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         pytest.skip("no C compiler")
-    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_http")
+    unit = target[len("fuzz_"):]
+    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_" + unit.split("_")[0])
     seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
     assert seeds
     with tempfile.TemporaryDirectory() as tmp:
-        exe = os.path.join(tmp, "fuzz_http")
+        exe = os.path.join(tmp, target)
         cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
-               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/http_parser.c"),
-               os.path.join(ROOT, "tests/fuzz/fuzz_http_parser.c"), "-o", exe]
-        build = subprocess.run(cmd, capture_output=True, text=True)
-        assert build.returncode == 0, build.stderr
-        run = subprocess.run([exe, *seeds], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "ran %d input(s)" % len(seeds) in run.stdout + run.stderr
-
-
-def test_proxy_fuzz_target_runs_on_its_corpus():
-    # Same for tests/fuzz/fuzz_proxy_protocol.c (PROXY protocol preamble):
-    # its invariants include one-shot == fed-in-pieces on every seed.
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        pytest.skip("no C compiler")
-    corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_proxy")
-    seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
-    assert seeds
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = os.path.join(tmp, "fuzz_proxy")
-        cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
-               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/proxy_protocol.c"),
-               os.path.join(ROOT, "tests/fuzz/fuzz_proxy_protocol.c"), "-o", exe]
+               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/%s.c" % unit),
+               os.path.join(ROOT, "tests/fuzz/%s.c" % target), "-o", exe]
         build = subprocess.run(cmd, capture_output=True, text=True)
         assert build.returncode == 0, build.stderr
         env = dict(os.environ, UBSAN_OPTIONS="halt_on_error=1")

@@ -19,20 +19,13 @@
  * field. The first head is in addition parsed at (nearly) every prefix.
  */
 #include "http_parser.h"
+#include "fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_CHECK(cond)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                       \
-            abort();                                                              \
-        }                                                                         \
-    } while (0)
 
 static int is_tchar(uint8_t c)
 {
@@ -442,4 +435,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     return 0;
 }
 
-#include "standalone.h"

@@ -15,6 +15,7 @@
  * the buffer growing by the fuzz-chosen piece sizes; all must agree.
  */
 #include "proxy_protocol.h"
+#include "fuzz_common.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -22,14 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_CHECK(cond)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                       \
-            abort();                                                              \
-        }                                                                         \
-    } while (0)
 
 static const char SIG[12] = {'\r', '\n', '\r', '\n', '\0', '\r', '\n', 'Q', 'U', 'I', 'T', '\n'};
 static const uint8_t ZERO[16];
@@ -198,4 +191,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size)
     return 0;
 }
 
-#include "standalone.h"

@@ -29,6 +29,7 @@
 #include "socket_writer.h"
 
 #include "harness.h"
+#include "loopback.h"
 
 /* ---- the byte pattern every stream carries ------------------------------------------ */
 
@@ -116,29 +117,7 @@ static struct us_socket_t *on_timeout(struct us_socket_t *s) {
 /* ---- client helpers --------------------------------------------------------------------- */
 
 /* rcvbuf > 0: a small receive window, so the server's writes back up. */
-static int tcp_client(int rcvbuf) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (rcvbuf > 0) {
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    }
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    struct pollfd pfd = {fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t el = sizeof(err);
-    if (poll(&pfd, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+static int tcp_client(int rcvbuf) { return loopback_client(port, rcvbuf); }
 
 /* Run the loop until *counter reaches target or ms elapse. */
 static int pump(int *counter, int target, int ms) {

@@ -29,6 +29,7 @@
 #include "libusockets.h"
 
 #include "harness.h"
+#include "loopback.h"
 
 /* ---- shared server state ----------------------------------------------------------- */
 
@@ -178,26 +179,7 @@ static struct us_socket_context_t *make_context(struct us_loop_t *loop) {
 
 /* ---- client helpers --------------------------------------------------------------------- */
 
-static int tcp_client(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    struct pollfd pfd = {fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t el = sizeof(err);
-    if (poll(&pfd, 1, 2000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+static int tcp_client(int port) { return loopback_client(port, 0); }
 
 /* Run the loop until *counter reaches target or ms elapse. */
 static int pump(struct us_loop_t *loop, int *counter, int target, int ms) {
