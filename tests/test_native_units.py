@@ -21,11 +21,12 @@ INCLUDES = ["-I" + os.path.join(ROOT, d) for d in ("vendor/usockets/src", "socke
 
 
 def _sources(test_file):
+    # First line: /* sources: a.c b.c */ or /* sources: a.c b.c | libs: -lz */
     with open(test_file) as f:
         first = f.readline()
-    m = re.match(r"\s*/\*\s*sources:(.*?)\*/", first)
+    m = re.match(r"\s*/\*\s*sources:(.*?)(?:\|\s*libs:(.*?))?\*/", first)
     assert m, "%s must start with /* sources: ... */" % test_file
-    return [os.path.join(ROOT, s) for s in m.group(1).split()]
+    return [os.path.join(ROOT, s) for s in m.group(1).split()], (m.group(2) or "").split()
 
 
 def _sanitizer_flags(cc):
@@ -42,10 +43,11 @@ def test_native(name):
     if shutil.which(cc) is None:
         pytest.skip("no C compiler")
     test_file = os.path.join(ROOT, "tests", "native", name)
+    sources, libs = _sources(test_file)
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, name[:-2])
         cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
-               *INCLUDES, *_sources(test_file), test_file, "-o", exe, "-lpthread"]
+               *INCLUDES, *sources, test_file, "-o", exe, "-lpthread", *libs]
         build = subprocess.run(cmd, capture_output=True, text=True)
         assert build.returncode == 0, "build failed:\n%s" % build.stderr
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1", UBSAN_OPTIONS="halt_on_error=1")
@@ -60,6 +62,10 @@ FUZZ_TARGETS = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "tests", "fu
                       if f.startswith("fuzz_") and f.endswith(".c"))
 
 
+# Every fuzz target links what the engine links (tests/fuzz/run.sh does the same).
+FUZZ_LIBS = ["-lz", "-lcrypto"]
+
+
 @pytest.mark.parametrize("target", FUZZ_TARGETS)
 def test_fuzz_target_runs_on_its_corpus(target):
     # Keeps every tests/fuzz/fuzz_X_Y.c building (without libFuzzer, which
@@ -72,11 +78,15 @@ def test_fuzz_target_runs_on_its_corpus(target):
     corpus = os.path.join(ROOT, "tests", "fuzz", "corpus_" + unit.split("_")[0])
     seeds = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
     assert seeds
+    fuzz_src = os.path.join(ROOT, "tests/fuzz/%s.c" % target)
+    with open(fuzz_src) as f:
+        m = re.search(r"^/\* extra: (.*) \*/$", f.read(), re.M)
+    extra = [os.path.join(ROOT, "socketify_cy/native", e) for e in (m.group(1).split() if m else [])]
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, target)
         cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
                "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/%s.c" % unit),
-               os.path.join(ROOT, "tests/fuzz/%s.c" % target), "-o", exe]
+               *extra, fuzz_src, "-o", exe, *FUZZ_LIBS]
         build = subprocess.run(cmd, capture_output=True, text=True)
         assert build.returncode == 0, build.stderr
         env = dict(os.environ, UBSAN_OPTIONS="halt_on_error=1")

@@ -12,8 +12,12 @@ for src in tests/fuzz/fuzz_*.c; do
   name="$(basename "$src" .c)"
   unit="socketify_cy/native/${name#fuzz_}.c"
   [ -f "$unit" ] || { echo "no $unit for $src" >&2; exit 1; }
+  # A target that needs more engine units names them: /* extra: utf8.c */
+  extra="$(sed -n 's|^/\* extra: \(.*\) \*/$|\1|p' "$src" | head -1)"
+  for e in $extra; do unit="$unit socketify_cy/native/$e"; done
+  # shellcheck disable=SC2086
   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Isocketify_cy/native -Ivendor/usockets/src "$unit" "$src" -o "$out/$name"
+    -Isocketify_cy/native -Ivendor/usockets/src $unit "$src" -o "$out/$name" -lz -lcrypto
   mkdir -p "$out/$name.corpus"
   short="${name#fuzz_}"; short="${short%%_*}"
   for seeds in tests/fuzz/corpus_"$short"*; do
