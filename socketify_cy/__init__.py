@@ -7,10 +7,10 @@
     app.run()
 """
 
-from socketify_cy._core import App, Request, Response
+from socketify_cy._core import App, Request, Response, WebSocket
 from socketify_cy._extension import AppExtension
 from socketify_cy._options import AppListenOptions, AppOptions
-from socketify_cy.enums import ListenOptions, OpCode, SendStatus
+from socketify_cy.enums import CompressOptions, ListenOptions, OpCode, SendStatus
 
 AppRequest = Request
 AppResponse = Response
@@ -24,9 +24,11 @@ __all__ = [
     "AppOptions",
     "AppRequest",
     "AppResponse",
+    "CompressOptions",
     "ListenOptions",
     "OpCode",
     "Request",
     "Response",
     "SendStatus",
+    "WebSocket",
 ]

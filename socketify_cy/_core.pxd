@@ -10,6 +10,7 @@ from socketify_cy.includes.http_parser cimport *
 from socketify_cy.includes.router cimport *
 from socketify_cy.includes.http_server cimport *
 from socketify_cy.includes.http_response cimport *
+from socketify_cy.includes.ws_server cimport *
 
 cdef extern from "Python.h" nogil:
     # Declared without the GIL so the engine's enter/leave hooks can take it.
@@ -27,8 +28,11 @@ ctypedef struct binding_t:
 cdef class App
 cdef class Request
 cdef class Response
+cdef class WebSocket
+cdef class _WsRoute
 
 include "request.pxd"
 include "response.pxd"
+include "websocket.pxd"
 include "_coro.pxd"
 include "app.pxd"

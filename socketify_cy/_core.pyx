@@ -7,6 +7,7 @@
 #   _coro.pyx      driving a handler coroutine after its first step
 #   _dispatch.pyx  engine callbacks (request, abort, body) and the error policy
 #   _loop.pyx      asyncio attach, signals, graceful shutdown
+#   websocket.pyx  WebSocket objects, the app.ws() route, the engine's WebSocket callbacks
 #   app.pyx        the public App API
 
 cimport cython
@@ -24,6 +25,7 @@ from socketify_cy.includes.http_parser cimport *
 from socketify_cy.includes.router cimport *
 from socketify_cy.includes.http_server cimport *
 from socketify_cy.includes.http_response cimport *
+from socketify_cy.includes.ws_server cimport *
 
 cdef extern from "Python.h":
     # Per-request contexts without a Python frame (Context.run would add one).
@@ -64,4 +66,5 @@ include "response.pyx"
 include "_coro.pyx"
 include "_dispatch.pyx"
 include "_loop.pyx"
+include "websocket.pyx"
 include "app.pyx"

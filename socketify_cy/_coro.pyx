@@ -80,6 +80,11 @@ def _resume_ready(App app):
     app._ready = []
     for h in batch:
         (<_Handler>h)._step_without_task()
+    if app._flush_scheduled and app._app != NULL:
+        # What these handlers wrote leaves now, not one loop turn later.
+        app._flush_scheduled = False
+        with nogil:
+            http_app_flush(app._app)
 
 
 cdef _coroutine_failed(App app, exc, Response res, req, int kind):

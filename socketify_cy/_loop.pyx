@@ -59,6 +59,8 @@ def _on_signal(App app):
 cdef _begin_close(App app):
     app._closed = True
     http_app_drain(app._app)
+    if app._ws_app != NULL:
+        ws_app_going_away(app._ws_app)
     loop = app.loop
     if loop is not None and not loop.is_closed() and app._reader_attached:
         app._closing_task = loop.create_task(_graceful_close(app))
@@ -119,6 +121,8 @@ async def _graceful_close(App app):
 cdef _close_connections(App app):
     # Whatever is still open is closed (pending responses abort).
     if app._app != NULL:
+        if app._ws_app != NULL:
+            ws_app_close_connections(app._ws_app)
         http_app_close_connections(app._app)
         app._on_readable()
     _detach(app)

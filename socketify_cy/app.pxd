@@ -20,6 +20,8 @@ cdef class _ErrorLog:
 
 cdef class App:
     cdef http_app_t *_app
+    cdef ws_app_t *_ws_app        # made by the first ws() route
+    cdef list _ws_routes
     cdef binding_t _binding       # the `user` of every engine callback
     cdef list _routes
     cdef object _error_handler
@@ -42,6 +44,8 @@ cdef class App:
     cdef set _tasks               # pending handler Tasks (strong references)
     cdef list _ready              # handlers that yielded bare (sleep(0)): resumed next iteration
     cdef object _resume_ready_cb  # the one loop callback that resumes them, in order
+    cdef object _flush_cb         # the loop callback that sends writes held since the last pass
+    cdef bint _flush_scheduled
     cdef double _shutdown_timeout
     cdef object _closing_task
     cdef object _close_waiter     # wait_closed() before close() was called
@@ -52,6 +56,7 @@ cdef class App:
     cdef object __weakref__
 
     cdef _add(self, method, path, handler)
+    cdef object _publish(self, topic, message, opcode, compress, WebSocket sender)
     cdef _handle_error(self, exc, Response res, req)
     cdef _default_error(self, Response res)
     cdef _call_user(self, handler, Response res, req, tuple args)

@@ -21,8 +21,34 @@ cdef void _leave(void *user) noexcept nogil:
     gil_release((<binding_t *>user).gil_state)
 
 
+cdef void _need_flush(void *user) noexcept with gil:
+    # Writes made outside the loop's passes (after an await) are held per
+    # socket; one loop callback sends them all, one syscall per socket,
+    # before asyncio next waits for I/O.
+    cdef App app = <App>(<binding_t *>user).app
+    if app._flush_scheduled:
+        return
+    try:
+        _get_loop(app).call_soon(app._flush_cb)
+        app._flush_scheduled = True
+    except BaseException:
+        # No loop to schedule on: send now rather than hold the bytes.
+        http_app_flush(app._app)
+
+
+cdef ws_callbacks_t _WS_CALLBACKS
+_WS_CALLBACKS.on_open = _ws_on_open
+_WS_CALLBACKS.on_message = _ws_on_message
+_WS_CALLBACKS.on_ping = _ws_on_ping
+_WS_CALLBACKS.on_pong = _ws_on_pong
+_WS_CALLBACKS.on_drain = _ws_on_drain
+_WS_CALLBACKS.on_dropped = _ws_on_dropped
+_WS_CALLBACKS.on_subscription = _ws_on_subscription
+_WS_CALLBACKS.on_close = _ws_on_close
+
+
 cdef class App:
-    """An HTTP server: routes, listen sockets, and the loop that drives them."""
+    """An HTTP and WebSocket server: routes, listen sockets, and the loop that drives them."""
 
     def __cinit__(self):
         cdef http_app_callbacks_t callbacks
@@ -32,6 +58,7 @@ cdef class App:
         callbacks.on_abort = _on_abort
         callbacks.on_body = _on_body
         callbacks.on_writable = _on_writable
+        callbacks.need_flush = _need_flush
         self._binding.app = <PyObject *>self
         self._app = http_app_create(0, &callbacks, <void *>&self._binding)
         if self._app == NULL:
@@ -72,12 +99,16 @@ cdef class App:
         self._tasks = set()
         self._ready = []
         self._resume_ready_cb = self._resume_ready
+        self._flush_cb = self._flush
         # Every request's context is a copy of this one, taken once: what one
         # request sets is never seen by another.
         self._base_ctx = _contextvars.copy_context()
         self.loop = None
 
     def __dealloc__(self):
+        if self._ws_app != NULL:
+            ws_app_free(self._ws_app)
+            self._ws_app = NULL
         if self._app != NULL:
             http_app_free(self._app)
             self._app = NULL
@@ -132,6 +163,69 @@ cdef class App:
         return self._add(None, path, handler)
 
     # ---- errors ------------------------------------------------------------------------
+
+    # ---- WebSockets and pub/sub -------------------------------------------------------
+
+    def ws(self, path, behavior):
+        """WebSocket route: GET `path` upgrades with `behavior` (a dict of
+        settings and handlers; see socketify's app.ws). Bad settings raise here."""
+        cdef ws_settings_t settings
+        cdef _WsRoute route
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
+        if not isinstance(behavior, dict):
+            raise TypeError("ws behavior must be a dict, not %s" % type(behavior).__name__)
+        settings = _ws_settings(behavior)
+        if self._ws_app == NULL:
+            self._ws_app = ws_app_create(self._app, &_WS_CALLBACKS, <void *>&self._binding)
+            if self._ws_app == NULL:
+                raise MemoryError("could not set up WebSockets")
+            self._ws_routes = []
+        route = _WsRoute.__new__(_WsRoute)
+        route._app = self
+        for name in ("upgrade", "open", "message", "drain", "dropped", "ping", "pong", "close",
+                     "subscription"):
+            setattr_route(route, name, behavior.get(name))
+        route._route = ws_route_add(self._ws_app, &settings)
+        if route._route == NULL:
+            raise MemoryError("could not add the WebSocket route")
+        self._ws_routes.append(route)
+        self._add(b"GET", path, route)
+        return self
+
+    cdef object _publish(self, topic, message, opcode, compress, WebSocket sender):
+        cdef bytes t = _topic_bytes(topic)
+        cdef bytes data
+        cdef int op = _opcode_of(opcode, False)
+        if self._ws_app == NULL:
+            return False
+        if PyThread_get_thread_ident() != self._thread and self._thread != 0:
+            raise RuntimeError(_WRONG_THREAD)
+        data = _ws_payload(self, message)
+        if sender is not None and sender._ws == NULL:
+            return False
+        return ws_publish(self._ws_app, sender._ws if sender is not None else NULL, t, len(t), data, len(data),
+                          op, 1 if compress else 0) > 0
+
+    def publish(self, topic, message, opcode=_OpCode.BINARY, compress=False):
+        """Send message to every WebSocket subscribed to topic (delivered before
+        the loop next waits, in publish order). True if anyone was subscribed."""
+        return self._publish(topic, message, opcode, compress, None)
+
+    def num_subscribers(self, topic):
+        cdef bytes t = _topic_bytes(topic)
+        return ws_num_subscribers(self._ws_app, t, len(t)) if self._ws_app != NULL else 0
+
+    def _flush(self):
+        self._flush_scheduled = False
+        if self._app != NULL:
+            with nogil:
+                http_app_flush(self._app)
+
+    def _ws_task_done(self, task):
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._handle_error(task.exception(), None, None)
 
     def set_error_handler(self, handler):
         """handler(error, res, req) runs for exceptions raised by route handlers
@@ -320,6 +414,9 @@ cdef class App:
         if self._app == NULL:
             return
         _force_close(self)
+        if self._ws_app != NULL:
+            ws_app_free(self._ws_app)
+            self._ws_app = NULL
         http_app_free(self._app)
         self._app = NULL
 
@@ -335,6 +432,7 @@ cdef class App:
             "send_syscalls": us_loop_send_syscalls(http_app_loop(self._app)),
             "connections": http_app_num_connections(self._app),
             "busy": http_app_busy(self._app),
+            "websockets": ws_app_num_connections(self._ws_app) if self._ws_app != NULL else 0,
         }
 
     def __repr__(self):
@@ -361,3 +459,25 @@ def _raise_listen_error(what, int code):
     raise OSError(code, "failed to listen on %s: %s" % (what, _os.strerror(code) if code else "unknown error"))
 
 
+
+
+cdef setattr_route(_WsRoute route, str name, value):
+    # The behaviour's handlers, by name, into the route's typed slots.
+    if name == "upgrade":
+        route.upgrade = value
+    elif name == "open":
+        route.open = value
+    elif name == "message":
+        route.message = value
+    elif name == "drain":
+        route.drain = value
+    elif name == "dropped":
+        route.dropped = value
+    elif name == "ping":
+        route.ping = value
+    elif name == "pong":
+        route.pong = value
+    elif name == "close":
+        route.close = value
+    elif name == "subscription":
+        route.subscription = value

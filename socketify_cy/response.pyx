@@ -513,6 +513,14 @@ cdef class Response:
         cdef int n = http_format_ip(self._ip, self._ip_len, buf, sizeof(buf))
         return PyUnicode_DecodeASCII(buf, n, NULL)
 
+    def upgrade(self, sec_web_socket_key, sec_web_socket_protocol, sec_web_socket_extensions, socket_context,
+                user_data=None):
+        """Answer 101 and make this connection a WebSocket of the route whose
+        socket_context the upgrade handler received. True if it happened,
+        False if the response was no longer pending (client gone, answered)."""
+        return _ws_upgrade(self, sec_web_socket_key, sec_web_socket_protocol, sec_web_socket_extensions,
+                           socket_context, user_data)
+
     def run_async(self, task):
         """Run a coroutine for this response; its exceptions go to the error handler."""
         return _run_coroutine(self._app, task, self, None, CORO_USER, None)

@@ -34,10 +34,12 @@ cdef extern from "http_server.h":
         void (*on_body)(void *user, http_conn_t *conn, void *res_user,
                         const char *data, size_t len, int is_last) noexcept with gil
         int (*on_writable)(void *user, http_conn_t *conn, void *res_user, uint64_t offset) noexcept with gil
+        void (*need_flush)(void *user) noexcept with gil
 
 cdef extern from "http_server.h" nogil:
     http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user)
     void http_app_free(http_app_t *app)
+    void http_app_flush(http_app_t *app)
     void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits)
     us_loop_t *http_app_loop(http_app_t *app)
     router_t *http_app_router(http_app_t *app)

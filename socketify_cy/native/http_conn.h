@@ -75,10 +75,15 @@ struct http_conn_s {
     uint8_t processing;       /* inside the parse loop: in_buf is in use */
     uint8_t proxied;          /* a PROXY preamble was read */
     uint8_t deadline_set;     /* the handler set this request's timeout itself (try_end, pause) */
+    uint8_t switching;        /* 101 sent: the socket moves to switch_ctx when the engine lets go */
     uint8_t ip_len, proxied_ip_len;
     uint8_t ip[16];
     uint8_t proxied_ip[16];
     uint16_t proxied_port;
+    struct us_socket_context_t *switch_ctx;
+    int switch_ext_size;
+    http_switch_fn switch_fn;
+    void *switch_arg;
 };
 
 struct http_app_s {
@@ -106,6 +111,8 @@ struct http_app_s {
     char date_line[48];       /* "Date: <IMF-fixdate>\r\n" */
     uint32_t date_line_len;
     http_request_t request;   /* the request being dispatched */
+    void (*post_hook)(void *arg);
+    void *post_arg;
 };
 
 /* http_response.c: a response finished (complete, or the head of a bodiless

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +220,7 @@ static size_t process(http_conn_t *conn, char *buf, size_t len, int held) {
     size_t off = 0;
     conn->processing = 1;
     while (off < len) {
+        if (conn->switching) break; /* what follows belongs to the new protocol */
         if (sw_closed(&conn->sw) || conn->closing) {
             off = len; /* a closing connection reads nothing more */
             break;
@@ -315,6 +317,53 @@ static void settle(http_conn_t *conn) {
     if (ended && !(conn->res_flags & HTTP_RES_PENDING)) http_conn_finish_close(conn);
 }
 
+static void unlink_resume(http_conn_t *conn);
+
+/* The 101 is written and the engine is out of the request's callbacks: move
+ * the socket into the new protocol's context. Everything the move needs is
+ * read first: the ext memory may move with the socket. Returns the socket
+ * writer at its new place, or NULL if the socket closed. */
+static sw_conn_t *complete_switch(http_conn_t *conn) {
+    http_app_t *app = conn->app;
+    int ssl = conn->sw.ssl;
+    http_switch_fn fn = conn->switch_fn;
+    void *arg = conn->switch_arg;
+    conn->switching = 0;
+    if (sw_closed(&conn->sw)) {
+        fn(arg, NULL, NULL, 0); /* gone before the move: the callee lets go of arg */
+        return NULL;
+    }
+    unlink_resume(conn);
+    /* Leave the app's list now (the links would dangle after a move); if
+     * the move fails, on_close finds it unlinked and cleans up the rest. */
+    if (conn->prev) conn->prev->next = conn->next;
+    else if (app->conns == conn) app->conns = conn->next;
+    if (conn->next) conn->next->prev = conn->prev;
+    conn->prev = conn->next = NULL;
+    char *leftover = conn->in_buf, *head_buf = conn->head_buf;
+    size_t leftover_len = conn->in_len;
+    int links = sw_conn_unlink(&conn->sw);
+    struct us_socket_t *ns = us_socket_context_adopt_socket(ssl, conn->switch_ctx, conn->sw.socket,
+                                                            conn->switch_ext_size);
+    if (us_socket_is_closed(ssl, ns)) {
+        fn(arg, NULL, NULL, 0);
+        return NULL;
+    }
+    conn = NULL; /* may have moved with the socket */
+    app->num_connections--;
+    free(head_buf);
+    sw_conn_t *sw = (sw_conn_t *)us_socket_ext(ssl, ns);
+    sw->socket = ns;
+    sw_conn_relink(sw, links);
+    /* The new protocol reads from the start, whatever HTTP had paused. */
+    struct us_poll_t *p = (struct us_poll_t *)ns;
+    if (!(us_poll_events(p) & LIBUS_SOCKET_READABLE) && !sw->peer_ended)
+        us_poll_change(p, app->loop, us_poll_events(p) | LIBUS_SOCKET_READABLE);
+    enter_binding(app);
+    fn(arg, ns, leftover, leftover_len);
+    return us_socket_is_closed(ssl, ns) ? NULL : (sw_conn_t *)us_socket_ext(ssl, ns);
+}
+
 static void process_resumes(http_app_t *app) {
     http_conn_t *conn;
     while ((conn = app->resume_head) != NULL) {
@@ -323,6 +372,12 @@ static void process_resumes(http_app_t *app) {
         conn->in_resume_list = 0;
         int corked = sw_cork(&conn->sw);
         process_held(conn);
+        if (conn->switching) {
+            sw_conn_t *sw = complete_switch(conn);
+            leave_binding(app);
+            if (corked && sw) sw_uncork(sw);
+            continue;
+        }
         settle(conn);
         leave_binding(app);
         if (corked) sw_uncork(&conn->sw);
@@ -419,6 +474,13 @@ static struct us_socket_t *on_data(int ssl, struct us_socket_t *s, char *data, i
             http_conn_close(conn);
             return s;
         }
+    }
+    if (conn->switching) {
+        sw_conn_t *sw = complete_switch(conn);
+        leave_binding(app);
+        if (!sw) return s;
+        if (corked) sw_uncork(sw);
+        return sw->socket;
     }
     settle(conn);
     leave_binding(app);
@@ -525,6 +587,9 @@ static void on_wakeup(struct us_loop_t *loop) {
 
 static void on_pre(struct us_loop_t *loop) {
     http_app_t *app = sw_loop_of(loop)->user;
+    /* Writes held since the last flush go first, in order. */
+    sw_flush_deferred(sw_loop_of(loop));
+    sw_loop_of(loop)->in_iteration = 1;
     app->in_iteration = 1;
     app->date_fresh = 0;
 }
@@ -532,8 +597,17 @@ static void on_pre(struct us_loop_t *loop) {
 static void on_post(struct us_loop_t *loop) {
     http_app_t *app = sw_loop_of(loop)->user;
     process_resumes(app);
+    if (app->post_hook) app->post_hook(app->post_arg);
     app->in_iteration = 0;
+    sw_loop_of(loop)->in_iteration = 0;
 }
+
+static void need_flush(void *arg) {
+    http_app_t *app = arg;
+    app->callbacks.need_flush(app->user);
+}
+
+void http_app_flush(http_app_t *app) { sw_flush_deferred(sw_loop_of(app->loop)); }
 
 /* ---- connection accessors ---------------------------------------------------------- */
 
@@ -584,6 +658,73 @@ int http_res_resume(http_conn_t *conn) {
     return HTTP_RES_OK;
 }
 
+/* ---- switching protocols --------------------------------------------------------------- */
+
+int http_conn_switch(http_conn_t *conn, const char *head_lines, size_t len, struct us_socket_context_t *ctx,
+                     int ext_size, http_switch_fn fn, void *arg) {
+    if (!(conn->res_flags & HTTP_RES_PENDING) || (conn->res_flags & HTTP_RES_HEAD_SENT) || conn->switching ||
+        conn->closing || sw_closed(&conn->sw))
+        return HTTP_RES_NOT_PENDING;
+    static const char status[] = "HTTP/1.1 101 Switching Protocols\r\n";
+    size_t staged = conn->head_len - conn->status_len;
+    size_t n = sizeof(status) - 1 + staged + len + 2;
+    char stack[1024];
+    char *head = n <= sizeof(stack) ? stack : malloc(n);
+    if (!head) return HTTP_RES_NOT_PENDING;
+    char *p = head;
+    memcpy(p, status, sizeof(status) - 1);
+    p += sizeof(status) - 1;
+    if (staged) {
+        memcpy(p, conn->head_buf + conn->status_len, staged);
+        p += staged;
+    }
+    memcpy(p, head_lines, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    int r = sw_write(&conn->sw, head, n, SIZE_MAX);
+    if (head != stack) free(head);
+    if (r == SW_CLOSED) return HTTP_RES_NOT_PENDING;
+    /* The HTTP exchange is over; nothing of a request body is expected (a
+     * body on an upgrade request would be read as frames and fail them). */
+    conn->res_flags = 0;
+    conn->res_user = NULL;
+    conn->head_len = conn->status_len = 0;
+    conn->ctype_len = 0;
+    conn->body_state = HTTP_BODY_DONE;
+    conn->switching = 1;
+    conn->switch_ctx = ctx;
+    conn->switch_ext_size = ext_size;
+    conn->switch_fn = fn;
+    conn->switch_arg = arg;
+    if (!conn->processing) {
+        /* Outside the engine's callbacks (an upgrade after an await): now. */
+        http_app_t *app = conn->app;
+        int corked = sw_cork(&conn->sw);
+        sw_conn_t *sw = complete_switch(conn);
+        leave_binding(app);
+        if (corked && sw) sw_uncork(sw);
+    }
+    return 0;
+}
+
+int http_app_enter(http_app_t *app) {
+    if (app->entered) return 0;
+    enter_binding(app);
+    return 1;
+}
+
+void http_app_leave(http_app_t *app) { leave_binding(app); }
+
+void http_app_set_post_hook(http_app_t *app, void (*fn)(void *arg), void *arg) {
+    app->post_hook = fn;
+    app->post_arg = arg;
+}
+
+struct us_socket_context_t *http_app_context(http_app_t *app) { return app->context; }
+
+int http_app_is_ssl(http_app_t *app) { return app->ssl; }
+
 /* ---- app ------------------------------------------------------------------------------ */
 
 http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user) {
@@ -603,6 +744,10 @@ http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void
     app->loop = us_create_loop(NULL, on_wakeup, on_pre, on_post, sizeof(sw_loop_t));
     if (!app->loop) goto fail;
     sw_loop_init(sw_loop_of(app->loop), app);
+    if (callbacks->need_flush) {
+        sw_loop_of(app->loop)->on_deferred = need_flush;
+        sw_loop_of(app->loop)->deferred_arg = app;
+    }
     struct us_socket_context_options_t options;
     memset(&options, 0, sizeof(options));
     app->context = us_create_socket_context(ssl, app->loop, sizeof(http_app_t *), options);

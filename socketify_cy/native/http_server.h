@@ -43,6 +43,11 @@ typedef struct http_app_callbacks_s {
      * has emptied; offset is its write offset. Returns what the binding's
      * handler returned (1 = done for now). Outside enter/leave. */
     int (*on_writable)(void *user, http_conn_t *conn, void *res_user, uint64_t offset);
+    /* Optional. A write was made outside the loop's passes (from a task after
+     * an await): it is held with the socket's queue; the binding must call
+     * http_app_flush soon (before its event loop next waits). Called once
+     * per batch, without the binding's lock. NULL: such writes go out at once. */
+    void (*need_flush)(void *user);
 } http_app_callbacks_t;
 
 typedef struct http_app_limits_s {
@@ -70,6 +75,9 @@ int http_app_listen_unix(http_app_t *app, const char *path, int options);
 void http_app_close_listeners(http_app_t *app);
 /* Close every connection now (pending responses abort). */
 void http_app_close_connections(http_app_t *app);
+/* Send everything written outside the loop's passes since the last flush:
+ * one syscall per socket. */
+void http_app_flush(http_app_t *app);
 /* Number of open HTTP connections. */
 unsigned http_app_num_connections(http_app_t *app);
 /* Graceful shutdown: stop accepting, close idle connections now, answer every
@@ -100,5 +108,29 @@ int http_conn_cork(http_conn_t *conn);
 void http_conn_uncork(http_conn_t *conn);
 /* The uSockets socket (for get_native_handle). */
 struct us_socket_t *http_conn_socket(http_conn_t *conn);
+
+/* ---- handing a connection to another protocol (WebSocket) ------------------------ */
+
+/* Called once the socket has moved into the new context: s is the socket
+ * (its ext starts with the sw_conn_t the HTTP side used, queue and cork
+ * intact), leftover the bytes that followed the request (owned by the
+ * callee: free() it). The engine's enter bracket is held. If the connection
+ * closed before it could move, fn gets s NULL (release arg, nothing else). */
+typedef void (*http_switch_fn)(void *arg, struct us_socket_t *s, char *leftover, size_t len);
+/* Answer the pending request with "101 Switching Protocols", the handler's
+ * staged headers and head_lines (complete "Name: value\r\n" lines), then
+ * move the socket into ctx with an ext of ext_size bytes and call fn: now if
+ * the engine is not inside this connection's callbacks, else as soon as the
+ * request's callback returns. Returns 0, or HTTP_RES_NOT_PENDING (-1). */
+int http_conn_switch(http_conn_t *conn, const char *head_lines, size_t len, struct us_socket_context_t *ctx,
+                     int ext_size, http_switch_fn fn, void *arg);
+/* The binding's enter/leave bracket, for protocols that call it too. enter
+ * returns 1 if this call opened the bracket (the caller then leaves it). */
+int http_app_enter(http_app_t *app);
+void http_app_leave(http_app_t *app);
+/* Run fn(arg) in every loop iteration's post phase (after held requests). */
+void http_app_set_post_hook(http_app_t *app, void (*fn)(void *arg), void *arg);
+struct us_socket_context_t *http_app_context(http_app_t *app);
+int http_app_is_ssl(http_app_t *app);
 
 #endif

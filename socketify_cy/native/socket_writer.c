@@ -16,6 +16,19 @@ void sw_loop_init(sw_loop_t *loop, void *user) {
     loop->corked = NULL;
     loop->cork_len = 0;
     loop->user = user;
+    loop->in_iteration = 0;
+    loop->deferred = NULL;
+    loop->on_deferred = NULL;
+    loop->deferred_arg = NULL;
+}
+
+static void undefer(sw_conn_t *c) {
+    if (!c->deferred) return;
+    if (c->deferred_prev) c->deferred_prev->deferred_next = c->deferred_next;
+    else c->loop->deferred = c->deferred_next;
+    if (c->deferred_next) c->deferred_next->deferred_prev = c->deferred_prev;
+    c->deferred_prev = c->deferred_next = NULL;
+    c->deferred = 0;
 }
 
 void sw_conn_init(sw_conn_t *c, struct us_socket_t *s, int ssl, sw_loop_t *loop) {
@@ -27,7 +40,31 @@ void sw_conn_init(sw_conn_t *c, struct us_socket_t *s, int ssl, sw_loop_t *loop)
     c->linger_timeout = 4;
 }
 
+static void defer_link(sw_conn_t *c) {
+    sw_loop_t *loop = c->loop;
+    c->deferred = 1;
+    c->deferred_prev = NULL;
+    c->deferred_next = loop->deferred;
+    if (loop->deferred) loop->deferred->deferred_prev = c;
+    loop->deferred = c;
+}
+
+int sw_conn_unlink(sw_conn_t *c) {
+    int links = (c->deferred ? 1 : 0) | (c->loop->corked == c ? 2 : 0);
+    undefer(c);
+    if (links & 2) c->loop->corked = NULL;
+    return links;
+}
+
+void sw_conn_relink(sw_conn_t *c, int links) {
+    c->deferred = 0;
+    c->deferred_prev = c->deferred_next = NULL;
+    if (links & 1) defer_link(c);
+    if (links & 2) c->loop->corked = c;
+}
+
 void sw_conn_release(sw_conn_t *c) {
+    undefer(c);
     if (c->loop->corked == c) {
         c->loop->corked = NULL;
         c->loop->cork_len = 0;
@@ -149,6 +186,26 @@ int sw_drain(sw_conn_t *c) {
     return 1;
 }
 
+void sw_flush_deferred(sw_loop_t *loop) {
+    sw_conn_t *c;
+    while ((c = loop->deferred) != NULL) {
+        undefer(c);
+        if (!sw_closed(c)) sw_drain(c);
+    }
+}
+
+/* Outside the loop's passes: queue now, send at the flush. */
+static int defer_write(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t blen) {
+    if (queue(c, a, alen) || queue(c, b, blen)) return -1;
+    if (!c->deferred && sw_buffered(c)) {
+        sw_loop_t *loop = c->loop;
+        int first = loop->deferred == NULL;
+        defer_link(c);
+        if (first && loop->on_deferred) loop->on_deferred(loop->deferred_arg);
+    }
+    return 0;
+}
+
 /* ---- writes -------------------------------------------------------------------------- */
 
 static int result(sw_conn_t *c, size_t limit) {
@@ -180,6 +237,10 @@ int sw_write2(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t bl
             loop->cork_len = 0;
             if (send_now(c, loop->cork_buf, n, a, alen) == 0) send_now(c, b, blen, NULL, 0);
         }
+        return result(c, limit);
+    }
+    if (!loop->in_iteration && loop->on_deferred) {
+        defer_write(c, a, alen, b, blen);
         return result(c, limit);
     }
     if (loop->corked == NULL && alen && blen && alen + blen <= SW_CORK_BUFFER_SIZE && !sw_buffered(c)) {

@@ -12,6 +12,11 @@
  *    whenever the peer takes bytes; once the queue is empty the protocol's own
  *    timeout (sw_timeout) applies again.
  *  - Half-close after the last queued byte (sw_shutdown).
+ *  - Coalescing outside the loop's iterations: a write made from outside any
+ *    callback (an asyncio task after an await) is queued, not sent; the
+ *    first one asks the owner for a flush (on_deferred), and
+ *    sw_flush_deferred then sends each socket's queue in one syscall. So N
+ *    sends after an await cost one syscall per socket, not N.
  *
  * Every uSockets call passes the socket's ssl flag; nothing here knows HTTP.
  */
@@ -31,6 +36,10 @@ typedef struct sw_loop_s {
     sw_conn_t *corked;       /* at most one corked socket per loop */
     uint32_t cork_len;
     void *user;              /* the owner of the loop (the app) */
+    uint8_t in_iteration;    /* inside a loop pass: writes go out at once */
+    sw_conn_t *deferred;     /* sockets with coalesced writes to flush */
+    void (*on_deferred)(void *arg); /* the first deferred write since the last flush */
+    void *deferred_arg;
     char cork_buf[SW_CORK_BUFFER_SIZE];
 } sw_loop_t;
 
@@ -46,6 +55,8 @@ struct sw_conn_s {
     uint32_t linger_timeout; /* s to wait for the peer's FIN after ours */
     uint8_t shut_down;       /* our FIN is out */
     uint8_t peer_ended;      /* the peer's FIN arrived (set by the protocol's on_end) */
+    uint8_t deferred;        /* on the loop's deferred list */
+    sw_conn_t *deferred_prev, *deferred_next;
 };
 
 /* Result of sw_write: the bytes are always taken (queued if need be) unless the
@@ -56,6 +67,11 @@ void sw_loop_init(sw_loop_t *loop, void *user);
 static inline sw_loop_t *sw_loop_of(struct us_loop_t *loop) { return (sw_loop_t *)us_loop_ext(loop); }
 
 void sw_conn_init(sw_conn_t *c, struct us_socket_t *s, int ssl, sw_loop_t *loop);
+/* The socket's ext is about to move (adoption into another context): take c
+ * off the loop's cork and deferred list; sw_conn_relink puts the moved copy
+ * (whose socket field the caller has updated) back. */
+int sw_conn_unlink(sw_conn_t *c);
+void sw_conn_relink(sw_conn_t *c, int links);
 /* The socket closed: drop the queue and the cork. */
 void sw_conn_release(sw_conn_t *c);
 
@@ -82,6 +98,8 @@ static inline int sw_write(sw_conn_t *c, const char *data, size_t len, size_t li
 size_t sw_write_optional(sw_conn_t *c, const char *data, size_t len);
 /* Send queued output (on writable). Returns 1 once the queue is empty. */
 int sw_drain(sw_conn_t *c);
+/* Send every coalesced queue (one syscall per socket where the kernel takes it all). */
+void sw_flush_deferred(sw_loop_t *loop);
 
 /* The protocol's timeout for when nothing is queued (seconds, 0 = none). */
 void sw_timeout(sw_conn_t *c, uint32_t seconds);
