@@ -1,10 +1,10 @@
-/* sources: socketify_cy/native/topic_tree.c | libs: -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc */
+/* sources: socketify_cy/native/topic_tree.c | libs: -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc -Wl,--wrap=free */
 /*
  * Standalone tests for the pub/sub topic tree. Subscribers carry a one-letter
  * name; a recording deliverer logs every delivery as "A[m1,m2]" (message
  * bytes as given to tt_publish, NUL as '~') so a test compares one string. malloc,
- * calloc and realloc are wrapped (see the libs above) so a test can make the
- * n-th allocation fail.
+ * calloc, realloc and free are wrapped (see the libs above) so a test can
+ * make the n-th allocation fail and count the blocks alive.
  */
 #include "topic_tree.h"
 
@@ -21,9 +21,11 @@
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t a, size_t b);
 void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
 
 static long g_alloc_countdown = -1; /* fail when it reaches 0; -1 never */
 static long g_alloc_failures;
+static long g_live_blocks;
 
 static int alloc_fails(void)
 {
@@ -36,9 +38,32 @@ static int alloc_fails(void)
     return 0;
 }
 
-void *__wrap_malloc(size_t n) { return alloc_fails() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t a, size_t b) { return alloc_fails() ? NULL : __real_calloc(a, b); }
-void *__wrap_realloc(void *p, size_t n) { return alloc_fails() ? NULL : __real_realloc(p, n); }
+void *__wrap_malloc(size_t n)
+{
+    void *p = alloc_fails() ? NULL : __real_malloc(n);
+    g_live_blocks += p != NULL;
+    return p;
+}
+
+void *__wrap_calloc(size_t a, size_t b)
+{
+    void *p = alloc_fails() ? NULL : __real_calloc(a, b);
+    g_live_blocks += p != NULL;
+    return p;
+}
+
+void *__wrap_realloc(void *old, size_t n)
+{
+    void *p = alloc_fails() ? NULL : __real_realloc(old, n);
+    g_live_blocks += p != NULL && old == NULL;
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    g_live_blocks -= p != NULL;
+    __real_free(p);
+}
 
 /* ------------------------------------------------------------ recorder */
 
@@ -280,6 +305,22 @@ static void test_topic_deleted_with_last_subscriber(void)
     CHECK(pub(t, "x", NULL, "m") == 1);
     tt_drain(t);
     CHECK(strcmp(R.log, "A[m]") == 0);
+    /* a thousand topics come and go: nothing of them stays allocated */
+    {
+        long base = g_live_blocks;
+        char key[16];
+        int i;
+        for (i = 0; i < 1000; i++) {
+            snprintf(key, sizeof(key), "k%d", i);
+            CHECK(sub(t, a, key) == 1);
+        }
+        CHECK(g_live_blocks >= base + 2000);
+        for (i = 0; i < 1000; i++) {
+            snprintf(key, sizeof(key), "k%d", i);
+            CHECK(unsub(t, a, key) == 0);
+        }
+        CHECK(g_live_blocks == base);
+    }
     tt_free(t);
 }
 
