@@ -244,6 +244,8 @@ int pmd_negotiate(const char *offer, size_t len, unsigned options, pmd_agreement
     int smwb_answer = 0, cmwb_answer = 0, snct_answer = 0, cnct_answer = 0;
     offer_t o;
 
+    memset(&o, 0, sizeof(o)); /* gcc -O3 cannot see find_offer fill it */
+
     memset(out, 0, sizeof(*out));
     if (!offer || options == 0 || !pmd_options_valid(options))
         return 0;
