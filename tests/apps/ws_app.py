@@ -99,6 +99,15 @@ async def chat_message(ws, message, opcode):
         ws.send_last_fragment("ef")
     elif op == "raise":
         raise RuntimeError("deliberate-ws-error")
+    elif op == "flood-pub":
+        for i in range(cmd["n"]):
+            ws_app_ref[0].publish(cmd["topic"], ("%d:" % i).encode() + b"x" * cmd["size"])
+        ws.send(json.dumps({"flooded": cmd["n"]}), OpCode.TEXT)
+    elif op == "later-pub":
+        async def later():
+            await asyncio.sleep(0.05)
+            ws_app_ref[0].publish(cmd["topic"], cmd["msg"], OpCode.TEXT)
+        asyncio.get_running_loop().create_task(later())
     elif op == "direct-then-pub":
         # Publish then send directly: the subscriber must see the publish first.
         ws_app_ref[0].publish(cmd["topic"], "published", OpCode.TEXT)
@@ -160,6 +169,7 @@ def build():
                           | CompressOptions.DEDICATED_DECOMPRESSOR})
     app.ws("/chat", {"open": chat_open, "message": chat_message, "close": chat_close,
                      "subscription": chat_subscription, "upgrade": sync_upgrade_with_data,
+                     "dropped": lambda ws, message, opcode: log("dropped", len(message)),
                      "compression": CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR})
     app.ws("/async-upgrade", {"upgrade": async_upgrade, "open": chat_open, "message": chat_message,
                               "close": chat_close})
@@ -193,6 +203,9 @@ def build():
 
 
 def main():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     app = build()
     app.listen(AppListenOptions(port=0, host="127.0.0.1"),
                lambda config: print("LISTENING %d" % config.port, flush=True))
