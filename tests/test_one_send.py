@@ -81,3 +81,10 @@ def test_streamed_writes_one_send_each(main_server):
     delta, r = measure(main_server, "/async-writes")
     assert (r.status, r.body) == (200, b"abc")
     assert delta - 1 == 3, "write(a), write(b), end(c) took %d send syscalls" % (delta - 1)
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_hundred_writes_after_an_await_leave_in_one_send(main_server, repeat):
+    delta, r = measure(main_server, "/async-100-writes")
+    assert (r.status, r.body) == (200, "".join("w%d," % i for i in range(100)).encode() + b"end")
+    assert delta == 2, "100 writes + end after an await took %d send syscalls" % (delta - 1)

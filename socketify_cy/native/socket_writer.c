@@ -224,6 +224,13 @@ int sw_write2(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t bl
             loop->cork_len += (uint32_t)(alen + blen);
             return result(c, limit);
         }
+        if (!loop->in_iteration && loop->on_deferred) {
+            /* Outside the loop's passes: everything waits for the flush. */
+            size_t n = loop->cork_len;
+            loop->cork_len = 0;
+            if (defer_write(c, loop->cork_buf, n, NULL, 0) == 0) defer_write(c, a, alen, b, blen);
+            return result(c, limit);
+        }
         /* Does not fit: what is corked leaves first, with as much of the new
          * bytes as one syscall can carry. */
         if (alen <= room) {
@@ -310,7 +317,10 @@ void sw_uncork(sw_conn_t *c) {
         loop->corked = NULL;
         size_t n = loop->cork_len;
         loop->cork_len = 0;
-        if (n && !sw_closed(c)) send_now(c, loop->cork_buf, n, NULL, 0);
+        if (n && !sw_closed(c)) {
+            if (!loop->in_iteration && loop->on_deferred) defer_write(c, loop->cork_buf, n, NULL, 0);
+            else send_now(c, loop->cork_buf, n, NULL, 0);
+        }
     }
     if (c->shutdown_pending && !c->shut_down && !sw_closed(c)) sw_shutdown(c, 0);
 }

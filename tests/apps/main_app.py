@@ -326,6 +326,15 @@ def build():
     app.get("/async-cork-end", async_cork_end)
     app.get("/sync-many", sync_many)
     app.get("/async-writes", async_writes)
+
+    async def async_hundred_writes(res, req):
+        # After one await, 100 writes and an end: held per socket and sent together.
+        await asyncio.sleep(0.001)
+        for i in range(100):
+            res.write("w%d," % i)
+        res.end("end")
+
+    app.get("/async-100-writes", async_hundred_writes)
     app.get("/slow", slow)
     app.get("/loop", loop_type)
     app.get("/stats", lambda res, req: res.end(str(app.stats()["send_syscalls"])))
