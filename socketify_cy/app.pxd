@@ -52,6 +52,7 @@ cdef class App:
     cdef _ErrorLog _errors
     cdef object _request_class    # subclasses with extension methods, or None
     cdef object _response_class
+    cdef object _websocket_class  # WebSocket subclass with extension methods, or None
     cdef object _extensions       # (request, response, websocket) AppExtension
     cdef object __weakref__
 

@@ -316,7 +316,7 @@ cdef class App:
     def register(self, extension):
         """extension(request, response, websocket): three AppExtension objects whose
         .method / .property decorators add methods and per-request attributes to
-        every Request / Response (WebSocket: once WebSockets exist). Register before
+        every Request / Response / WebSocket. Register before
         serving; apps without extensions pay nothing."""
         if self._extensions is None:
             self._extensions = (_AppExtension(), _AppExtension(), _AppExtension())
@@ -324,6 +324,7 @@ cdef class App:
         extension(request_ext, response_ext, ws_ext)
         self._request_class = request_ext.make_class(Request) if not request_ext.empty else Request
         self._response_class = response_ext.make_class(Response) if not response_ext.empty else Response
+        self._websocket_class = ws_ext.make_class(WebSocket) if not ws_ext.empty else None
         return self
 
     # ---- lifecycle ----------------------------------------------------------------------

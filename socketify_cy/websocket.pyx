@@ -151,7 +151,8 @@ cdef _ws_upgrade(Response res, key, protocol, extensions, socket_context, user_d
     k = _header_bytes(key if key is not None else b"", "Sec-WebSocket-Key")
     p = _header_bytes(protocol, "Sec-WebSocket-Protocol") if protocol else b""
     e = _header_bytes(extensions, "Sec-WebSocket-Extensions") if extensions else b""
-    ws = WebSocket.__new__(WebSocket)
+    cls = res._app._websocket_class
+    ws = WebSocket.__new__(WebSocket) if cls is None else cls.__new__(cls)
     ws._app = res._app
     ws._route = route
     ws._user_data = user_data

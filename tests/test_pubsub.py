@@ -136,16 +136,16 @@ def test_publish_from_asyncio_code_outside_callbacks(wsrv):
 
 def test_a_slow_subscriber_never_blocks_the_others(wsrv):
     wsrv.http("POST", "/reset")
-    # The slow one never reads: its queue fills to max_backpressure (64 KiB)
+    # The slow one never reads: its queue fills to max_backpressure (1 MiB on /fan)
     # and the rest is dropped for it; the fast one gets every message.
-    slow = handshake(wsrv.port, "/chat")
+    slow = handshake(wsrv.port, "/fan")
     head, rest = read_head(slow)
     assert head.startswith("HTTP/1.1 101")
     from test_websocket import frame
     slow.sendall(frame(1, json.dumps({"op": "sub", "topic": "flood"}).encode()))
 
     async def main():
-        async with connect(url(wsrv, "/chat"), max_size=None) as fast:
+        async with connect(url(wsrv, "/fan"), max_size=None) as fast:
             await cmd(fast, op="sub", topic="flood")
             await asyncio.sleep(0.2)
             # 50 rounds of 16 x 16 KiB (12.8 MiB in all: more than loopback

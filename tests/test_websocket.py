@@ -261,6 +261,19 @@ def test_async_upgrade_with_preserved_request_and_user_data(wsrv):
     run(main())
 
 
+def test_websocket_extension_methods_and_properties(wsrv):
+    async def main():
+        async with connect(url(wsrv, "/chat")) as ws:
+            await ws.send(json.dumps({"op": "ext"}))
+            assert json.loads(await ws.recv()) == {"ext": "HI", "hits": 1}
+            await ws.send(json.dumps({"op": "ext"}))
+            assert json.loads(await ws.recv()) == {"ext": "HI", "hits": 2}
+        async with connect(url(wsrv, "/chat")) as ws:  # per-object property
+            await ws.send(json.dumps({"op": "ext"}))
+            assert json.loads(await ws.recv()) == {"ext": "HI", "hits": 1}
+    run(main())
+
+
 # ---- protocol violations: each closes with the RFC's code ------------------------------------------
 
 @pytest.mark.parametrize("name,frames,code", [

@@ -85,6 +85,9 @@ async def chat_message(ws, message, opcode):
         log("after-end", ws.send("x"), ws.subscribe("late"), ws.get_buffered_amount())
     elif op == "close":
         ws.close()
+    elif op == "ext":
+        ws.hits += 1
+        ws.send(json.dumps({"ext": ws.shout("hi"), "hits": ws.hits}), OpCode.TEXT)
     elif op == "user":
         ws.send(json.dumps({"user": ws.get_user_data()}), OpCode.TEXT)
     elif op == "addr":
@@ -157,9 +160,18 @@ def bp_close(ws, code, message):
 ws_app_ref = []
 
 
+def extension(request, response, websocket):
+    @websocket.method
+    def shout(self, text):
+        return text.upper()
+
+    websocket.property("hits", 0)
+
+
 def build():
     app = App()
     ws_app_ref.append(app)
+    app.register(extension)
     app.ws("/echo", {"message": echo_message, "max_payload_length": 64 * 1024})
     app.ws("/small", {"message": echo_message, "max_payload_length": 1024})
     app.ws("/shared", {"message": echo_compressed, "max_payload_length": 64 * 1024,
@@ -171,6 +183,9 @@ def build():
                      "subscription": chat_subscription, "upgrade": sync_upgrade_with_data,
                      "dropped": lambda ws, message, opcode: log("dropped", len(message)),
                      "compression": CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR})
+    # /chat with room for a fast reader's bursts (test_a_slow_subscriber_...)
+    app.ws("/fan", {"message": chat_message, "max_backpressure": 1024 * 1024,
+                    "dropped": lambda ws, message, opcode: log("dropped", len(message))})
     app.ws("/async-upgrade", {"upgrade": async_upgrade, "open": chat_open, "message": chat_message,
                               "close": chat_close})
     app.ws("/idle", {"message": echo_message, "idle_timeout": 8, "send_pings_automatically": True,
