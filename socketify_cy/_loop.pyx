@@ -104,7 +104,10 @@ async def _graceful_close(App app):
     loop = app.loop
     try:
         deadline = loop.time() + app._shutdown_timeout
-        while app._app != NULL and http_app_busy(app._app) > 0 and loop.time() < deadline:
+        # Pending responses and queued bytes, and WebSockets finishing their
+        # close handshake (1001 went out at close()).
+        while app._app != NULL and (http_app_busy(app._app) > 0 or (
+                app._ws_app != NULL and ws_app_num_connections(app._ws_app) > 0)) and loop.time() < deadline:
             await _asyncio.sleep(0.01)
         if app._lifespan and app._shutdown_hook is not None:
             await _run_hook(app, app._shutdown_hook)

@@ -461,3 +461,86 @@ def test_idle_timeout_closes_a_silent_client(wsrv):
         data += chunk
     assert 6 <= time.time() - t0 <= 15
     s.close()
+
+
+# ---- app.ws() settings are checked when the route is added ------------------------------------------------
+
+@pytest.mark.parametrize("behavior,exc", [
+    ({"idle_timeout": 1}, ValueError),
+    ({"idle_timeout": 7}, ValueError),
+    ({"max_payload_length": -1}, ValueError),
+    ({"max_backpressure": -5}, ValueError),
+    ({"max_lifetime": 241}, ValueError),
+    ({"compression": 3}, ValueError),
+    ({"compression": 0x10000}, ValueError),
+    ({"idle_timout": 10}, ValueError),   # unknown key (typo)
+    ({"message": "not callable"}, TypeError),
+    ({"idle_timeout": "ten"}, TypeError),
+])
+def test_invalid_ws_settings_raise_from_app_ws(behavior, exc):
+    from socketify_cy import App
+    app = App()
+    try:
+        with pytest.raises(exc):
+            app.ws("/ws", behavior)
+        with pytest.raises(TypeError):
+            app.ws("/ws", None)
+    finally:
+        app.dispose()
+
+
+def test_valid_ws_settings_including_long_idle_timeout():
+    from socketify_cy import App, CompressOptions
+    app = App()
+    try:
+        app.ws("/a", {"idle_timeout": 0})
+        app.ws("/b", {"idle_timeout": 8, "max_lifetime": 240})
+        app.ws("/c", {"idle_timeout": 3600})  # past uSockets' 960 s: chained timers
+        for opt in CompressOptions:
+            app.ws("/d%d" % opt, {"compression": opt})
+        app.ws("/e", {"compression": CompressOptions.DEDICATED_COMPRESSOR_8KB
+                      | CompressOptions.DEDICATED_DECOMPRESSOR_2KB})
+    finally:
+        app.dispose()
+
+
+# ---- negotiation answers and shutdown ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("path,offer,answer", [
+    ("/shared", "permessage-deflate", "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    ("/dedicated", "permessage-deflate; server_no_context_takeover; client_max_window_bits",
+     "permessage-deflate; server_no_context_takeover"),
+    ("/dedicated", "permessage-deflate; client_max_window_bits=10", "permessage-deflate; client_max_window_bits=10"),
+    ("/dedicated", "permessage-deflate; server_max_window_bits=7", None),        # invalid offer: declined
+    ("/dedicated", "x-webkit-deflate-frame", None),
+    ("/echo", "permessage-deflate", None),                                        # no compression configured
+])
+def test_permessage_deflate_answers(wsrv, path, offer, answer):
+    s = handshake(wsrv.port, path, headers={
+        "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": KEY, "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Extensions": offer})
+    head, rest = read_head(s)
+    assert head.startswith("HTTP/1.1 101")
+    got = [line.split(": ", 1)[1] for line in head.split("\r\n") if line.lower().startswith("sec-websocket-extensions:")]
+    assert got == ([answer] if answer else []), head
+    s.close()
+
+
+def test_shutdown_sends_going_away_and_waits_for_the_close_handshake(launch):
+    from conftest import stderr_problems
+    srv = launch("ws_app")
+
+    async def main():
+        async with connect(url(srv, "/echo")) as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            srv.proc.send_signal(__import__("signal").SIGTERM)
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd.code == 1001
+            assert info.value.rcvd.reason == "server shutting down"
+    run(main())
+    launch.forget(srv)
+    assert srv.proc.wait(10) == 0
+    srv.kill()  # closes its stderr file
+    assert stderr_problems(srv.stderr_text()) == []
