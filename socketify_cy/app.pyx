@@ -183,9 +183,15 @@ cdef class App:
             self._ws_routes = []
         route = _WsRoute.__new__(_WsRoute)
         route._app = self
-        for name in ("upgrade", "open", "message", "drain", "dropped", "ping", "pong", "close",
-                     "subscription"):
-            setattr_route(route, name, behavior.get(name))
+        route.upgrade = behavior.get("upgrade")
+        route.open = behavior.get("open")
+        route.message = behavior.get("message")
+        route.drain = behavior.get("drain")
+        route.dropped = behavior.get("dropped")
+        route.ping = behavior.get("ping")
+        route.pong = behavior.get("pong")
+        route.close = behavior.get("close")
+        route.subscription = behavior.get("subscription")
         route._route = ws_route_add(self._ws_app, &settings)
         if route._route == NULL:
             raise MemoryError("could not add the WebSocket route")
@@ -461,24 +467,3 @@ def _raise_listen_error(what, int code):
 
 
 
-
-cdef setattr_route(_WsRoute route, str name, value):
-    # The behaviour's handlers, by name, into the route's typed slots.
-    if name == "upgrade":
-        route.upgrade = value
-    elif name == "open":
-        route.open = value
-    elif name == "message":
-        route.message = value
-    elif name == "drain":
-        route.drain = value
-    elif name == "dropped":
-        route.dropped = value
-    elif name == "ping":
-        route.ping = value
-    elif name == "pong":
-        route.pong = value
-    elif name == "close":
-        route.close = value
-    elif name == "subscription":
-        route.subscription = value

@@ -343,6 +343,14 @@ def launch():
         stop_server(srv)
 
 
+@pytest.fixture(scope="module")
+def wsrv():
+    """tests/apps/ws_app.py (WebSockets and pub/sub), one per test module."""
+    srv = start_server("ws_app", allow=("deliberate-",))
+    yield srv
+    stop_server(srv)
+
+
 @pytest.fixture(scope="session")
 def run_app():
     """run_app(app, *args) -> CompletedProcess of a short-lived app (20 s limit)."""

@@ -12,12 +12,6 @@ from websockets.asyncio.client import connect
 from test_websocket import handshake, read_head, url  # noqa: F401  (shared raw helpers)
 
 
-@pytest.fixture(scope="module")
-def wsrv():
-    from conftest import start_server, stop_server
-    srv = start_server("ws_app", allow=("deliberate-",))
-    yield srv
-    stop_server(srv)
 
 
 def run(coro, timeout=30):

@@ -14,15 +14,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-DELIBERATE = ("deliberate-",)
 
 
-@pytest.fixture(scope="module")
-def wsrv():
-    from conftest import start_server, stop_server
-    srv = start_server("ws_app", allow=DELIBERATE)
-    yield srv
-    stop_server(srv)
 
 
 def run(coro, timeout=20):

@@ -11,12 +11,6 @@ import pytest
 from test_websocket import frame, handshake, read_frame, read_head
 
 
-@pytest.fixture(scope="module")
-def wsrv():
-    from conftest import start_server, stop_server
-    srv = start_server("ws_app")
-    yield srv
-    stop_server(srv)
 
 
 def bp(srv):

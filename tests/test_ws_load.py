@@ -12,12 +12,6 @@ import pytest
 from test_websocket import KEY, frame
 
 
-@pytest.fixture(scope="module")
-def wsrv():
-    from conftest import start_server, stop_server
-    srv = start_server("ws_app")
-    yield srv
-    stop_server(srv)
 
 
 def open_fds(pid):

@@ -14,6 +14,7 @@
 #include "http_conn.h"
 #include "http_response.h"
 #include "proxy_protocol.h"
+#include "socket_kinds.h"
 
 static http_app_t *app_of_socket(int ssl, struct us_socket_t *s) {
     return *(http_app_t **)us_socket_context_ext(ssl, us_socket_context(ssl, s));
@@ -551,29 +552,16 @@ static struct us_socket_t *on_close(int ssl, struct us_socket_t *s, int code, vo
     return s;
 }
 
-/* uSockets hands callbacks no ssl flag: each kind of context gets its own
- * thin set, so the engine knows where the ext memory starts. */
+/* One set of trampolines per kind of context (socket_kinds.h), plus on_open. */
 #define HTTP_SOCKET_CALLBACKS(KIND, SSL)                                                            \
+    SOCKET_KIND_CALLBACKS(KIND, SSL)                                                              \
     static struct us_socket_t *on_open_##KIND(struct us_socket_t *s, int is_client, char *ip, int n) { \
         (void)is_client;                                                                          \
         return on_open(SSL, s, ip, n);                                                            \
     }                                                                                             \
-    static struct us_socket_t *on_data_##KIND(struct us_socket_t *s, char *d, int n) {            \
-        return on_data(SSL, s, d, n);                                                             \
-    }                                                                                             \
-    static struct us_socket_t *on_writable_##KIND(struct us_socket_t *s) { return on_writable(SSL, s); } \
-    static struct us_socket_t *on_end_##KIND(struct us_socket_t *s) { return on_end(SSL, s); }    \
-    static struct us_socket_t *on_timeout_##KIND(struct us_socket_t *s) { return on_timeout(SSL, s); } \
-    static struct us_socket_t *on_close_##KIND(struct us_socket_t *s, int code, void *reason) {   \
-        return on_close(SSL, s, code, reason);                                                    \
-    }                                                                                             \
     static void register_##KIND(struct us_socket_context_t *ctx) {                                \
+        register_common_##KIND(ctx);                                                              \
         us_socket_context_on_open(SSL, ctx, on_open_##KIND);                                      \
-        us_socket_context_on_data(SSL, ctx, on_data_##KIND);                                      \
-        us_socket_context_on_writable(SSL, ctx, on_writable_##KIND);                              \
-        us_socket_context_on_end(SSL, ctx, on_end_##KIND);                                        \
-        us_socket_context_on_timeout(SSL, ctx, on_timeout_##KIND);                                \
-        us_socket_context_on_close(SSL, ctx, on_close_##KIND);                                    \
     }
 
 HTTP_SOCKET_CALLBACKS(tcp, 0)

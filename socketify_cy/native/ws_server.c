@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "permessage_deflate.h"
+#include "socket_kinds.h"
 #include "socket_writer.h"
 #include "topic_tree.h"
 #include "utf8.h"
@@ -498,26 +499,15 @@ static struct us_socket_t *on_close(int ssl, struct us_socket_t *s, int code, vo
     return s;
 }
 
+/* One set of trampolines per kind of context (socket_kinds.h), plus the lifetime limit. */
 #define WS_SOCKET_CALLBACKS(KIND, SSL)                                                              \
-    static struct us_socket_t *on_data_##KIND(struct us_socket_t *s, char *d, int n) {            \
-        return on_data(SSL, s, d, n);                                                             \
-    }                                                                                             \
-    static struct us_socket_t *on_writable_##KIND(struct us_socket_t *s) { return on_writable(SSL, s); } \
-    static struct us_socket_t *on_end_##KIND(struct us_socket_t *s) { return on_end(SSL, s); }    \
-    static struct us_socket_t *on_timeout_##KIND(struct us_socket_t *s) { return on_timeout(SSL, s); } \
+    SOCKET_KIND_CALLBACKS(KIND, SSL)                                                              \
     static struct us_socket_t *on_long_timeout_##KIND(struct us_socket_t *s) {                    \
         return on_long_timeout(SSL, s);                                                           \
     }                                                                                             \
-    static struct us_socket_t *on_close_##KIND(struct us_socket_t *s, int code, void *reason) {   \
-        return on_close(SSL, s, code, reason);                                                    \
-    }                                                                                             \
     static void register_##KIND(struct us_socket_context_t *ctx) {                                \
-        us_socket_context_on_data(SSL, ctx, on_data_##KIND);                                      \
-        us_socket_context_on_writable(SSL, ctx, on_writable_##KIND);                              \
-        us_socket_context_on_end(SSL, ctx, on_end_##KIND);                                        \
-        us_socket_context_on_timeout(SSL, ctx, on_timeout_##KIND);                                \
+        register_common_##KIND(ctx);                                                              \
         us_socket_context_on_long_timeout(SSL, ctx, on_long_timeout_##KIND);                      \
-        us_socket_context_on_close(SSL, ctx, on_close_##KIND);                                    \
     }
 
 WS_SOCKET_CALLBACKS(tcp, 0)
