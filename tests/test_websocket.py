@@ -440,6 +440,22 @@ def test_idle_timeout_pings_first_and_a_live_client_stays(wsrv):
     run(main(), timeout=30)
 
 
+@pytest.mark.timeout(90)
+def test_max_lifetime_ends_the_connection_with_please_reconnect(wsrv):
+    # uSockets' long timeout ticks once a minute: a 1-minute lifetime ends at
+    # the next minute tick of the route's context, within 60 s (+ one 4 s sweep).
+    async def main():
+        async with connect(url(wsrv, "/lifetime")) as ws:
+            t0 = time.monotonic()
+            await ws.send("alive")
+            assert await ws.recv() == "alive"
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(ws.recv(), 70)
+            assert info.value.rcvd.code == 1000 and info.value.rcvd.reason == "please reconnect"
+            return time.monotonic() - t0
+    assert run(main(), timeout=80) <= 66
+
+
 @pytest.mark.timeout(40)
 def test_idle_timeout_closes_a_silent_client(wsrv):
     s = handshake(wsrv.port, "/idle-noping")

@@ -14,6 +14,7 @@ Routes:
   /bp               max_backpressure 64 KiB: {"flood": n} sends n x 16 KiB
   /bp-close         the same with close_on_backpressure_limit
   /proto            subprotocol echo
+  /lifetime         max_lifetime 1 minute
   GET /events       what the handlers saw, as JSON; POST /reset clears it
   GET /publish?topic=t&msg=m   app.publish from an HTTP handler
 """
@@ -196,6 +197,7 @@ def build():
                    "max_backpressure": 64 * 1024})
     app.ws("/bp-close", {"message": bp_message, "close": bp_close, "dropped": bp_dropped,
                          "max_backpressure": 64 * 1024, "close_on_backpressure_limit": True})
+    app.ws("/lifetime", {"message": echo_message, "max_lifetime": 1, "close": chat_close})
     app.ws("/proto", {"open": lambda ws: ws.send(ws.get_extensions(), OpCode.TEXT)})
 
     def get_events(res, req):
