@@ -14,8 +14,10 @@
  *      none: we never compress, but echo what accepting an offer requires
  *        (server_no_context_takeover, server_max_window_bits=N);
  *      shared: always server_no_context_takeover; if the client limits our
- *        window below 15 the loop-wide 15-bit stream cannot be used, so we
- *        compress nothing (deflate_window 0) and echo the limit;
+ *        window to N below 15 the loop-wide 15-bit stream cannot be used:
+ *        N >= 9 gives a small per-connection stream (window N, reset after
+ *        every message, deflate_window N with deflate_shared), N = 8
+ *        compresses nothing (deflate_window 0); the limit is echoed;
  *      dedicated W: an offered server_no_context_takeover is echoed and the
  *        stream reset after each message; server_max_window_bits=N gives
  *        min(N, W), echoed; N = 8 cannot be produced by zlib's raw deflate,
@@ -262,6 +264,11 @@ int pmd_negotiate(const char *offer, size_t len, unsigned options, pmd_agreement
         if (!o.smwb || o.smwb == 15) {
             out->deflate_window = PMD_SHARED_COMPRESSOR;
             out->deflate_mem_level = 8;
+        } else if (o.smwb >= 9) {
+            /* A smaller window than the loop-wide stream's: a small stream
+             * of the connection's own, still reset after every message. */
+            out->deflate_window = (uint8_t)o.smwb;
+            out->deflate_mem_level = (uint8_t)(o.smwb - 8);
         }
     } else if (comp) {
         int w = (int)(comp >> 4);

@@ -542,14 +542,15 @@ static void on_switched(void *arg, struct us_socket_t *s, char *leftover, size_t
     if (ag->enabled) {
         ws->pmd = 1;
         ws->extensions = strdup(ag->response);
+        /* deflate_window: 0 = we never compress; PMD_SHARED_COMPRESSOR = the
+         * loop's shared stream (15-bit window, reset every message); 9..15 =
+         * a stream of this connection's own (reset every message when the
+         * client asked for no context takeover). */
         ws->deflate = ag->deflate_window != 0;
-        if (ag->deflate_window) {
-            ws->deflate_reset = ag->deflate_shared;
-            /* The loop's shared compressor has a 15-bit window: a smaller one
-             * the client asked for needs a compressor of its own. */
-            if (!ag->deflate_shared || ag->deflate_window < 15) {
-                ws->deflater = pmd_deflater_new(ag->deflate_window, ag->deflate_mem_level ? ag->deflate_mem_level : 8);
-            }
+        ws->deflate_reset = ag->deflate_shared;
+        if (ag->deflate_window >= 9) {
+            ws->deflater = pmd_deflater_new(ag->deflate_window, ag->deflate_mem_level ? ag->deflate_mem_level : 8);
+            if (!ws->deflater) ws->deflate = 0; /* out of memory: send uncompressed */
         }
         ws->inflate_shared = ag->inflate_shared;
         if (!ag->inflate_shared) ws->inflater = pmd_inflater_new(15);
