@@ -172,6 +172,16 @@ cdef _ws_upgrade(Response res, key, protocol, extensions, socket_context, user_d
     return True
 
 
+cdef inline bint _ws_live(WebSocket ws) except -1:
+    # True while the connection is open. Like responses, WebSockets may only
+    # be touched from the loop's thread: another thread gets a RuntimeError.
+    if ws._ws == NULL:
+        return False
+    if PyThread_get_thread_ident() != ws._app._thread:
+        raise RuntimeError(_WRONG_THREAD)
+    return True
+
+
 cdef class WebSocket:
     """One WebSocket connection, from the open handler to the close handler.
     After close: sends return SendStatus.DROPPED, subscribe/unsubscribe return
@@ -183,10 +193,8 @@ cdef class WebSocket:
     cdef int _send(self, message, int opcode, bint compress, bint fin) except -2:
         cdef bytes data
         cdef int rc
-        if self._ws == NULL:
+        if not _ws_live(self):
             return WS_SEND_DROPPED
-        if PyThread_get_thread_ident() != self._app._thread:
-            raise RuntimeError(_WRONG_THREAD)
         data = _ws_payload(self._app, message)
         rc = ws_send(self._ws, data, len(data), opcode, compress, fin)
         return WS_SEND_DROPPED if rc == WS_SEND_CLOSED else rc
@@ -206,7 +214,7 @@ cdef class WebSocket:
 
     def cork(self, callback):
         """Run callback(ws) with this socket corked: what it sends leaves in one write."""
-        cdef int corked = ws_cork(self._ws) if self._ws != NULL else 0
+        cdef int corked = ws_cork(self._ws) if _ws_live(self) else 0
         try:
             callback(self)
         finally:
@@ -215,7 +223,7 @@ cdef class WebSocket:
         return self
 
     def cork_send(self, message, opcode=_OpCode.BINARY, compress=False, fin=True):
-        cdef int corked = ws_cork(self._ws) if self._ws != NULL else 0
+        cdef int corked = ws_cork(self._ws) if _ws_live(self) else 0
         try:
             self._send(message, _opcode_of(opcode, True), compress, fin)
         finally:
@@ -226,7 +234,7 @@ cdef class WebSocket:
     def end(self, code=1000, message=None):
         """Close handshake with code and reason; the close handler runs now."""
         cdef bytes reason
-        if self._ws == NULL:
+        if not _ws_live(self):
             return None
         reason = _ws_payload(self._app, message)
         code = int(code)
@@ -240,27 +248,27 @@ cdef class WebSocket:
 
     def close(self):
         """Close the connection at once, without a close frame (close handler: 1006)."""
-        if self._ws != NULL:
+        if _ws_live(self):
             ws_close(self._ws)
         return None
 
     def subscribe(self, topic):
         cdef bytes t = _topic_bytes(topic)
-        return self._ws != NULL and ws_subscribe(self._ws, t, len(t)) >= 0
+        return _ws_live(self) and ws_subscribe(self._ws, t, len(t)) >= 0
 
     def unsubscribe(self, topic):
         cdef bytes t = _topic_bytes(topic)
-        return self._ws != NULL and ws_unsubscribe(self._ws, t, len(t)) == 1
+        return _ws_live(self) and ws_unsubscribe(self._ws, t, len(t)) == 1
 
     def is_subscribed(self, topic):
         cdef bytes t = _topic_bytes(topic)
-        return self._ws != NULL and ws_is_subscribed(self._ws, t, len(t)) == 1
+        return _ws_live(self) and ws_is_subscribed(self._ws, t, len(t)) == 1
 
     def get_topics(self):
         cdef size_t i, n, length
         cdef const char *t
         topics = []
-        if self._ws == NULL:
+        if not _ws_live(self):
             return topics
         n = ws_topic_count(self._ws)
         for i in range(n):
@@ -277,7 +285,7 @@ cdef class WebSocket:
         return self._app._publish(topic, message, opcode, compress, self)
 
     def get_buffered_amount(self):
-        return ws_buffered(self._ws) if self._ws != NULL else 0
+        return ws_buffered(self._ws) if _ws_live(self) else 0
 
     def get_user_data(self):
         return self._user_data

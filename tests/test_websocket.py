@@ -254,6 +254,16 @@ def test_async_upgrade_with_preserved_request_and_user_data(wsrv):
     run(main())
 
 
+def test_websocket_methods_from_another_thread_raise(wsrv):
+    async def main():
+        async with connect(url(wsrv, "/chat")) as ws:
+            await ws.send(json.dumps({"op": "thread"}))
+            assert json.loads(await ws.recv()) == {"thread": ["RuntimeError"] * 3}
+            await ws.send(json.dumps({"op": "user"}))  # still open and working
+            assert "user" in json.loads(await ws.recv())
+    run(main())
+
+
 def test_websocket_extension_methods_and_properties(wsrv):
     async def main():
         async with connect(url(wsrv, "/chat")) as ws:

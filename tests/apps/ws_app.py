@@ -86,6 +86,21 @@ async def chat_message(ws, message, opcode):
         log("after-end", ws.send("x"), ws.subscribe("late"), ws.get_buffered_amount())
     elif op == "close":
         ws.close()
+    elif op == "thread":
+        import threading
+        caught = []
+
+        def other():
+            for call in (lambda: ws.send("x"), lambda: ws.subscribe("t"), lambda: ws.end()):
+                try:
+                    call()
+                    caught.append(None)
+                except RuntimeError as exc:
+                    caught.append(type(exc).__name__)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        ws.send(json.dumps({"thread": caught}), OpCode.TEXT)
     elif op == "ext":
         ws.hits += 1
         ws.send(json.dumps({"ext": ws.shout("hi"), "hits": ws.hits}), OpCode.TEXT)
