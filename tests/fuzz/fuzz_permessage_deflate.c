@@ -77,7 +77,11 @@ static void check_agreement(unsigned options, int r, const pmd_agreement_t *a)
     if (comp == 0)
         FUZZ_CHECK(a->deflate_window == 0);
     else if (comp == PMD_SHARED_COMPRESSOR)
-        FUZZ_CHECK((a->deflate_window == 0 || a->deflate_window == PMD_SHARED_COMPRESSOR) && a->deflate_shared);
+        /* the loop's stream, none, or (the client limits the window to
+         * 9-14 bits) a small own stream; always without context */
+        FUZZ_CHECK((a->deflate_window == 0 || a->deflate_window == PMD_SHARED_COMPRESSOR ||
+                    (a->deflate_window >= 9 && a->deflate_window <= 14 &&
+                     a->deflate_mem_level == a->deflate_window - 8)) && a->deflate_shared);
     else
         FUZZ_CHECK(a->deflate_window == 0 || (a->deflate_window >= 9 && a->deflate_window <= (comp >> 4) &&
                                               a->deflate_mem_level == (comp & 0xF)));
