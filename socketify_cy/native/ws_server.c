@@ -717,8 +717,9 @@ long ws_publish(ws_app_t *app, ws_conn_t *sender, const char *topic, size_t topi
     if (!app) return 0;
     uint32_t flags = (uint32_t)(opcode & WS_PUB_OPCODE_MASK) | (compress ? WS_PUB_COMPRESS : 0);
     long n = tt_publish(app->topics, topic, topic_len, sender ? sender->sub : NULL, data, len, flags);
-    if (n > 0 && !app->wakeup_pending) {
-        /* Delivery happens in the loop's post phase: make sure one comes. */
+    if (n > 0 && !app->wakeup_pending && !sw_loop_of(app->loop)->in_iteration) {
+        /* Delivery happens in the loop's post phase: from outside a pass
+         * (a task), make sure one comes; inside one, its post phase will. */
         app->wakeup_pending = 1;
         us_wakeup_loop(app->loop);
     }
