@@ -14,7 +14,6 @@ cdef class _WsRoute:
     cdef object pong
     cdef object close
     cdef object subscription
-    cdef bint _compression
 
 
 cdef class WebSocket:
@@ -23,8 +22,6 @@ cdef class WebSocket:
     cdef _WsRoute _route
     cdef object _user_data
     cdef object _remote           # peer address bytes, kept after close
-    cdef bint _opened
-    cdef bint _closed
     cdef object __weakref__
 
     cdef int _send(self, message, int opcode, bint compress, bint fin) except -2

@@ -3,8 +3,6 @@
 # callbacks (where a frame becomes a Python call). The protocol itself is in
 # native/ws_server.c.
 
-import contextvars as _ws_contextvars
-
 from socketify_cy.enums import CompressOptions as _CompressOptions
 from socketify_cy.enums import OpCode as _OpCode
 from socketify_cy.enums import SendStatus as _SendStatus
@@ -76,7 +74,7 @@ cdef ws_settings_t _ws_settings(dict behavior) except *:
         else:
             raise ValueError("unknown ws behavior key %r (known: %s)"
                              % (key, ", ".join(sorted(set(_WS_DEFAULTS) | _WS_HANDLERS))))
-    if values["compression"] > 0xFFFF or not pmd_options_valid(values["compression"]):
+    if values["compression"] > 0xFFFF:
         raise ValueError("compression must be a CompressOptions value (or several or-ed together), not %r"
                          % values["compression"])
     if values["idle_timeout"] > 24 * 3600:
@@ -351,7 +349,6 @@ cdef inline void _ws_call(App app, handler, tuple args) noexcept:
 cdef void _ws_on_open(void *user, ws_conn_t *conn, void *conn_user) noexcept:
     cdef WebSocket ws = <WebSocket>conn_user
     ws._ws = conn
-    ws._opened = True
     handler = ws._route.open
     if handler is not None:
         _ws_call(ws._app, handler, (ws,))
@@ -414,7 +411,6 @@ cdef void _ws_on_close(void *user, ws_conn_t *conn, void *conn_user, int code, c
                        size_t length) noexcept:
     cdef WebSocket ws = <WebSocket>conn_user
     ws._ws = NULL
-    ws._closed = True
     try:
         if conn != NULL and ws._route.close is not None:
             _ws_call(ws._app, ws._route.close, (ws, code, PyBytes_FromStringAndSize(reason, length)))

@@ -84,6 +84,3 @@ cdef extern from "ws_server.h":
 cdef extern from "ws_handshake.h" nogil:
     int ws_key_valid(const char *key, size_t len)
     int ws_list_has_token(const char *value, size_t len, const char *token)
-
-cdef extern from "permessage_deflate.h" nogil:
-    int pmd_options_valid(unsigned options)

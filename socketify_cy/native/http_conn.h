@@ -100,7 +100,6 @@ struct http_app_s {
     uint8_t proxy_protocol;   /* connections start with a PROXY preamble */
     uint8_t draining;         /* shutting down: no keep-alive, idle connections closed */
     uint8_t entered;          /* inside callbacks.enter/leave */
-    uint8_t in_iteration;     /* between the loop's pre and post callbacks */
     uint8_t date_fresh;       /* date_line checked during this iteration */
     http_conn_t *resume_head; /* connections with held requests to process */
     http_conn_t *conns;       /* open connections */

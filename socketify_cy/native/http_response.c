@@ -61,7 +61,7 @@ static size_t put_hex(char *dst, uint64_t v) {
 void http_refresh_date(http_app_t *app) {
     /* One clock read per loop iteration is enough; outside an iteration (a
      * handler answering after an await) read it every time. */
-    if (app->in_iteration) {
+    if (sw_loop_of(app->loop)->in_iteration) {
         if (app->date_fresh) return;
         app->date_fresh = 1;
     }

@@ -365,6 +365,18 @@ static sw_conn_t *complete_switch(http_conn_t *conn) {
     return us_socket_is_closed(ssl, ns) ? NULL : (sw_conn_t *)us_socket_ext(ssl, ns);
 }
 
+/* The end of a callback that switched protocols: the move, then the
+ * binding's bracket closed and the cork (which moved with the socket) sent.
+ * Returns the socket at its new address, or NULL if it closed. */
+static struct us_socket_t *switch_and_uncork(http_conn_t *conn, int corked) {
+    http_app_t *app = conn->app;
+    sw_conn_t *sw = complete_switch(conn);
+    leave_binding(app);
+    if (!sw) return NULL;
+    if (corked) sw_uncork(sw);
+    return sw->socket;
+}
+
 static void process_resumes(http_app_t *app) {
     http_conn_t *conn;
     while ((conn = app->resume_head) != NULL) {
@@ -374,9 +386,7 @@ static void process_resumes(http_app_t *app) {
         int corked = sw_cork(&conn->sw);
         process_held(conn);
         if (conn->switching) {
-            sw_conn_t *sw = complete_switch(conn);
-            leave_binding(app);
-            if (corked && sw) sw_uncork(sw);
+            switch_and_uncork(conn, corked);
             continue;
         }
         settle(conn);
@@ -477,11 +487,8 @@ static struct us_socket_t *on_data(int ssl, struct us_socket_t *s, char *data, i
         }
     }
     if (conn->switching) {
-        sw_conn_t *sw = complete_switch(conn);
-        leave_binding(app);
-        if (!sw) return s;
-        if (corked) sw_uncork(sw);
-        return sw->socket;
+        struct us_socket_t *ns = switch_and_uncork(conn, corked);
+        return ns ? ns : s;
     }
     settle(conn);
     leave_binding(app);
@@ -578,7 +585,6 @@ static void on_pre(struct us_loop_t *loop) {
     /* Writes held since the last flush go first, in order. */
     sw_flush_deferred(sw_loop_of(loop));
     sw_loop_of(loop)->in_iteration = 1;
-    app->in_iteration = 1;
     app->date_fresh = 0;
 }
 
@@ -586,7 +592,6 @@ static void on_post(struct us_loop_t *loop) {
     http_app_t *app = sw_loop_of(loop)->user;
     process_resumes(app);
     if (app->post_hook) app->post_hook(app->post_arg);
-    app->in_iteration = 0;
     sw_loop_of(loop)->in_iteration = 0;
 }
 
@@ -687,11 +692,7 @@ int http_conn_switch(http_conn_t *conn, const char *head_lines, size_t len, stru
     conn->switch_arg = arg;
     if (!conn->processing) {
         /* Outside the engine's callbacks (an upgrade after an await): now. */
-        http_app_t *app = conn->app;
-        int corked = sw_cork(&conn->sw);
-        sw_conn_t *sw = complete_switch(conn);
-        leave_binding(app);
-        if (corked && sw) sw_uncork(sw);
+        switch_and_uncork(conn, sw_cork(&conn->sw));
     }
     return 0;
 }

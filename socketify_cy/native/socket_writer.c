@@ -194,6 +194,9 @@ void sw_flush_deferred(sw_loop_t *loop) {
     }
 }
 
+/* Outside the loop's passes (and with an owner that flushes): writes wait. */
+static int deferring(const sw_loop_t *loop) { return !loop->in_iteration && loop->on_deferred; }
+
 /* Outside the loop's passes: queue now, send at the flush. */
 static int defer_write(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t blen) {
     if (queue(c, a, alen) || queue(c, b, blen)) return -1;
@@ -224,7 +227,7 @@ int sw_write2(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t bl
             loop->cork_len += (uint32_t)(alen + blen);
             return result(c, limit);
         }
-        if (!loop->in_iteration && loop->on_deferred) {
+        if (deferring(loop)) {
             /* Outside the loop's passes: everything waits for the flush. */
             size_t n = loop->cork_len;
             loop->cork_len = 0;
@@ -246,7 +249,7 @@ int sw_write2(sw_conn_t *c, const char *a, size_t alen, const char *b, size_t bl
         }
         return result(c, limit);
     }
-    if (!loop->in_iteration && loop->on_deferred) {
+    if (deferring(loop)) {
         defer_write(c, a, alen, b, blen);
         return result(c, limit);
     }
@@ -318,7 +321,7 @@ void sw_uncork(sw_conn_t *c) {
         size_t n = loop->cork_len;
         loop->cork_len = 0;
         if (n && !sw_closed(c)) {
-            if (!loop->in_iteration && loop->on_deferred) defer_write(c, loop->cork_buf, n, NULL, 0);
+            if (deferring(loop)) defer_write(c, loop->cork_buf, n, NULL, 0);
             else send_now(c, loop->cork_buf, n, NULL, 0);
         }
     }

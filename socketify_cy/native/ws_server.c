@@ -152,6 +152,12 @@ static int send_result(const ws_conn_t *ws) {
     return sw_buffered(&ws->sw) ? WS_SEND_BACKPRESSURE : WS_SEND_SUCCESS;
 }
 
+/* The loop's shared compressor (15-bit window, reset after every message), made on first use. */
+static pmd_deflater_t *shared_deflater(ws_app_t *app) {
+    if (!app->shared_deflater) app->shared_deflater = pmd_deflater_new(15, 8);
+    return app->shared_deflater;
+}
+
 /* The compressor this connection uses, with whether to reset after each message. */
 static pmd_deflater_t *deflater_for(ws_conn_t *ws, int *reset) {
     ws_app_t *app = ws->route->app;
@@ -160,9 +166,8 @@ static pmd_deflater_t *deflater_for(ws_conn_t *ws, int *reset) {
         *reset = ws->deflate_reset;
         return ws->deflater;
     }
-    if (!app->shared_deflater) app->shared_deflater = pmd_deflater_new(15, 8);
     *reset = 1;
-    return app->shared_deflater;
+    return shared_deflater(app);
 }
 
 /* ---- closing ------------------------------------------------------------------------------ */
@@ -369,15 +374,8 @@ static void process(ws_conn_t *ws, char *data, size_t len) {
                 /* The whole message is in this buffer: no copy. */
                 ws->direct = out;
                 ws->direct_len = out_len;
-            } else {
-                if (ws->direct) {
-                    /* (Cannot happen with a complete frame, but stay correct.) */
-                    const char *d = ws->direct;
-                    size_t dl = ws->direct_len;
-                    ws->direct = NULL;
-                    if (msg_append(ws, d, dl) != 0) goto nomem;
-                }
-                if (msg_append(ws, out, out_len) != 0) goto nomem;
+            } else if (msg_append(ws, out, out_len) != 0) {
+                goto nomem;
             }
         } else if (r == WS_PARSE_FRAME_END) {
             if (control) {
@@ -741,8 +739,8 @@ static const char *framed(ws_app_t *app, tt_message_t *m, int want_z, size_t *ou
     int opcode = (int)(m->flags & WS_PUB_OPCODE_MASK);
     if (want_z && !f->z_tried) {
         f->z_tried = 1;
-        if (!app->shared_deflater) app->shared_deflater = pmd_deflater_new(15, 8);
-        if (app->shared_deflater && m->len && pmd_deflate(app->shared_deflater, m->data, m->len, 1, &app->zbuf) == PMD_OK) {
+        pmd_deflater_t *d = shared_deflater(app);
+        if (d && m->len && pmd_deflate(d, m->data, m->len, 1, &app->zbuf) == PMD_OK) {
             f->z = malloc(WS_MAX_HEADER + app->zbuf.len);
             if (f->z) {
                 size_t h = ws_frame_header((uint8_t *)f->z, opcode, 1, 1, app->zbuf.len);
