@@ -111,9 +111,13 @@ def main(unix_path):
     def stopped():
         print("ON_SHUTDOWN", flush=True)
 
-    app.listen(AppListenOptions(port=0, host="127.0.0.1"),
-               lambda config: print("LISTENING %d" % config.port, flush=True))
-    app.listen(AppListenOptions(domain=unix_path), lambda config: print("UNIX %s" % config.domain, flush=True))
+    # LISTENING (the first line, read by the tests) only once both sockets
+    # listen: tests connect to the unix socket as soon as they read it.
+    ports = []
+    app.listen(AppListenOptions(port=0, host="127.0.0.1"), lambda config: ports.append(config.port))
+    app.listen(AppListenOptions(domain=unix_path), lambda config: ports.append(config.domain))
+    print("LISTENING %d" % ports[0], flush=True)
+    print("UNIX %s" % ports[1], flush=True)
     app.run()
     print("RUN_RETURNED", flush=True)
 
