@@ -74,27 +74,29 @@ static void unlink_listen(struct us_socket_context_t *ctx, struct us_listen_sock
 
 /* ---- contexts ---------------------------------------------------------------- */
 
-struct us_socket_context_t *us_create_socket_context(int ssl, struct us_loop_t *loop, int ext_size,
-                                                     struct us_socket_context_options_t options) {
-    (void)options;
-    if (ssl) {
-        errno = EPROTONOSUPPORT; /* TLS is not implemented yet */
-        return NULL;
-    }
-    if (ext_size < 0) {
-        errno = EINVAL;
-        return NULL;
-    }
-    struct us_socket_context_t *ctx = calloc(1, sizeof(*ctx) + (size_t)ext_size);
-    if (!ctx) {
-        return NULL;
-    }
+void us_internal_context_init(struct us_socket_context_t *ctx, struct us_loop_t *loop) {
     ctx->loop = loop;
     ctx->next = loop->head_contexts;
     if (ctx->next) {
         ctx->next->prev = ctx;
     }
     loop->head_contexts = ctx;
+}
+
+struct us_socket_context_t *us_create_socket_context(int ssl, struct us_loop_t *loop, int ext_size,
+                                                     struct us_socket_context_options_t options) {
+    if (ext_size < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (ssl) {
+        return us_internal_ssl_context_create(loop, ext_size, options);
+    }
+    struct us_socket_context_t *ctx = calloc(1, sizeof(*ctx) + (size_t)ext_size);
+    if (!ctx) {
+        return NULL;
+    }
+    us_internal_context_init(ctx, loop);
     return ctx;
 }
 
@@ -111,6 +113,9 @@ void us_socket_context_free(int ssl, struct us_socket_context_t *ctx) {
     }
     if (ctx->next) {
         ctx->next->prev = ctx->prev;
+    }
+    if (ctx->is_ssl) {
+        us_internal_ssl_context_release(ctx);
     }
     free(ctx);
 }
@@ -142,6 +147,9 @@ unsigned short us_socket_context_timestamp(int ssl, struct us_socket_context_t *
 
 struct us_socket_context_t *us_create_child_socket_context(int ssl, struct us_socket_context_t *ctx,
                                                            int context_ext_size) {
+    if (ssl) {
+        return us_internal_ssl_child_context_create(ctx, context_ext_size);
+    }
     struct us_socket_context_options_t none;
     memset(&none, 0, sizeof(none));
     return us_create_socket_context(ssl, ctx->loop, context_ext_size, none);
@@ -155,25 +163,37 @@ void us_socket_context_on_pre_open(int ssl, struct us_socket_context_t *ctx,
 
 void us_socket_context_on_open(int ssl, struct us_socket_context_t *ctx,
                                struct us_socket_t *(*cb)(struct us_socket_t *, int, char *, int)) {
-    (void)ssl;
+    if (ssl) {
+        ((struct us_internal_ssl_socket_context_t *)ctx)->on_open = cb; /* called by the TLS layer */
+        return;
+    }
     ctx->on_open = cb;
 }
 
 void us_socket_context_on_close(int ssl, struct us_socket_context_t *ctx,
                                 struct us_socket_t *(*cb)(struct us_socket_t *, int, void *)) {
-    (void)ssl;
+    if (ssl) {
+        ((struct us_internal_ssl_socket_context_t *)ctx)->on_close = cb; /* called by the TLS layer */
+        return;
+    }
     ctx->on_close = cb;
 }
 
 void us_socket_context_on_data(int ssl, struct us_socket_context_t *ctx,
                                struct us_socket_t *(*cb)(struct us_socket_t *, char *, int)) {
-    (void)ssl;
+    if (ssl) {
+        ((struct us_internal_ssl_socket_context_t *)ctx)->on_data = cb; /* called by the TLS layer */
+        return;
+    }
     ctx->on_data = cb;
 }
 
 void us_socket_context_on_writable(int ssl, struct us_socket_context_t *ctx,
                                    struct us_socket_t *(*cb)(struct us_socket_t *)) {
-    (void)ssl;
+    if (ssl) {
+        ((struct us_internal_ssl_socket_context_t *)ctx)->on_writable = cb; /* called by the TLS layer */
+        return;
+    }
     ctx->on_writable = cb;
 }
 
@@ -288,7 +308,7 @@ static struct us_listen_socket_t *make_listen_socket(struct us_socket_context_t 
     ls->s.timeout = US_TIMEOUT_OFF;
     ls->s.long_timeout = US_TIMEOUT_OFF;
     ls->s.state = 0;
-    ls->s.spare = 0;
+    ls->s.low_prio = US_LOW_PRIO_NONE;
     ls->socket_ext_size = socket_ext_size > 0 ? (unsigned int)socket_ext_size : 0;
     ls->accept_paused = 0;
     link_listen(ctx, ls);
@@ -504,7 +524,7 @@ void us_internal_dispatch_listen(struct us_listen_socket_t *ls) {
         if (ctx->on_pre_open && ctx->on_pre_open(ctx, fd, ip, ip_length) != fd) {
             /* the callback took ownership of fd */
         } else {
-            us_adopt_accepted_socket(0, ctx, fd, ls->socket_ext_size, ip, ip_length);
+            us_adopt_accepted_socket(ctx->is_ssl, ctx, fd, ls->socket_ext_size, ip, ip_length);
         }
         if (ls->s.state & US_SOCKET_CLOSED) {
             return; /* closed from a callback; memory stays valid until the post phase */
@@ -515,9 +535,10 @@ void us_internal_dispatch_listen(struct us_listen_socket_t *ls) {
 struct us_socket_t *us_adopt_accepted_socket(int ssl, struct us_socket_context_t *ctx,
                                              LIBUS_SOCKET_DESCRIPTOR fd, unsigned int socket_ext_size,
                                              char *addr_ip, int addr_ip_length) {
-    (void)ssl;
+    (void)ssl; /* the context knows */
     struct us_loop_t *loop = ctx->loop;
-    struct us_socket_t *s = malloc(sizeof(*s) + socket_ext_size);
+    size_t header = us_internal_socket_header_size(ctx);
+    struct us_socket_t *s = malloc(header + socket_ext_size);
     if (!s) {
         close(fd);
         return NULL;
@@ -533,10 +554,13 @@ struct us_socket_t *us_adopt_accepted_socket(int ssl, struct us_socket_context_t
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on AF_UNIX */
 
+    if (header > sizeof(*s)) {
+        memset((char *)s + sizeof(*s), 0, header - sizeof(*s)); /* the TLS fields */
+    }
     s->timeout = US_TIMEOUT_OFF;
     s->long_timeout = US_TIMEOUT_OFF;
     s->state = 0;
-    s->spare = 0;
+    s->low_prio = US_LOW_PRIO_NONE;
     us_internal_context_link_socket(ctx, s);
     us_internal_sockets_added(loop);
 
@@ -557,8 +581,16 @@ struct us_socket_t *us_socket_context_adopt_socket(int ssl, struct us_socket_con
     if (ext_size < 0) {
         ext_size = 0;
     }
+    if (old->is_ssl != ctx->is_ssl) {
+        errno = EINVAL; /* a TLS connection stays TLS */
+        return us_socket_close(0, s, 0, NULL);
+    }
     us_internal_context_unlink_socket(old, s);
-    struct us_socket_t *ns = us_internal_poll_realloc(&s->p, loop, sizeof(*s) + (size_t)ext_size);
+    if (US_UNLIKELY(s->low_prio)) {
+        us_internal_low_prio_remove(loop, s);
+    }
+    struct us_socket_t *ns =
+        us_internal_poll_realloc(&s->p, loop, us_internal_socket_header_size(ctx) + (size_t)ext_size);
     if (US_UNLIKELY(!ns)) {
         /* Out of memory: the socket cannot satisfy the new ext size. Put it
          * back where it was and close it there. */

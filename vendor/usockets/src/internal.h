@@ -53,29 +53,44 @@ struct us_poll_t {
 
 /* Socket state bits. */
 #define US_SOCKET_CLOSED 1
-#define US_SOCKET_SHUT_DOWN 2
+#define US_SOCKET_SHUT_DOWN 2 /* no more writes from the protocol (our FIN is out or owed) */
+#define US_SOCKET_FIN_OWED 4  /* shut down, but the TLS layer still has bytes to send before the FIN */
+
+/* Low-priority queue states (TLS handshakes, see loop.c). */
+#define US_LOW_PRIO_NONE 0
+#define US_LOW_PRIO_QUEUED 1   /* waiting for a turn; reading paused */
+#define US_LOW_PRIO_RELEASED 2 /* given a turn by the pre phase: read once without budget */
 
 struct us_socket_t {
     struct us_poll_t p; /* must be first */
     unsigned char timeout;      /* short tick at which on_timeout fires, 255 = off */
     unsigned char long_timeout; /* long tick at which on_long_timeout fires, 255 = off */
     unsigned char state;        /* US_SOCKET_* */
-    unsigned char spare;
+    unsigned char low_prio;     /* US_LOW_PRIO_* */
     struct us_socket_context_t *context;
     /* Context list links while open; `next` links the loop's closed list once closed. */
     struct us_socket_t *prev, *next;
 } US_ALIGNED;
 
-/* The TLS layer (its own file, with OpenSSL) extends sockets and contexts by
- * starting its structs with the plain ones, so every cast stays valid. Ext
- * memory begins after the larger struct when ssl != 0: us_socket_ext and
- * us_socket_context_ext take the ssl flag for exactly this. */
+/* The TLS layer (ssl.c, the only file that sees OpenSSL) extends sockets
+ * and contexts by starting its structs with the plain ones, so every cast
+ * stays valid. Ext memory begins after the larger struct when ssl != 0:
+ * us_socket_ext and us_socket_context_ext take the ssl flag for exactly this. */
 struct us_internal_ssl_socket_t {
     struct us_socket_t s; /* must be first */
     void *ssl;            /* SSL * */
-    unsigned char ssl_write_wants_read;
-    unsigned char ssl_read_wants_write;
+    void *sni_user;       /* user value of the server name the handshake matched */
+    /* Ciphertext the kernel did not take (at most about one record): sent
+     * before anything else, then freed. */
+    char *tail;
+    unsigned int tail_len, tail_off, tail_cap;
+    /* Low-priority queue links (valid while low_prio == US_LOW_PRIO_QUEUED). */
+    struct us_socket_t *lp_prev, *lp_next;
+    unsigned char opened;         /* the protocol's on_open ran: it gets on_close too */
     unsigned char handshake_done;
+    unsigned char write_wants_read; /* a write waited for the handshake: on_writable after it */
+    unsigned char close_notify_sent;
+    unsigned char failed;           /* not TLS, or a fatal TLS error: ignore input until closed */
 } US_ALIGNED;
 
 struct us_listen_socket_t {
@@ -111,12 +126,17 @@ struct us_socket_context_t {
     struct us_socket_t *(*on_long_timeout)(struct us_socket_t *);
     struct us_socket_t *(*on_end)(struct us_socket_t *);
     struct us_socket_t *(*on_connect_error)(struct us_socket_t *, int);
+    /* Non-NULL on TLS contexts: 1 while s is still handshaking (low priority). */
+    int (*is_low_prio)(struct us_socket_t *);
+    unsigned char is_ssl;
 } US_ALIGNED;
 
 struct us_internal_ssl_socket_context_t {
     struct us_socket_context_t sc; /* must be first */
-    void *ssl_context;             /* SSL_CTX * */
-    /* The user's callbacks; the TLS layer installs its own on the plain context. */
+    void *ssl_context;             /* SSL_CTX * (a reference of its own) */
+    struct us_sni_tree *sni;       /* server names (listening context only) */
+    void (*on_server_name)(struct us_socket_context_t *, const char *hostname);
+    /* The protocol's callbacks; the TLS layer installs its own on the plain context. */
     struct us_socket_t *(*on_open)(struct us_socket_t *, int, char *, int);
     struct us_socket_t *(*on_data)(struct us_socket_t *, char *, int);
     struct us_socket_t *(*on_writable)(struct us_socket_t *);
@@ -135,6 +155,9 @@ struct us_loop_t {
     unsigned char in_iteration;      /* guards against re-entrant run_once / run */
     long long iteration_nr;
     unsigned long long send_syscalls;
+    int low_prio_budget;               /* low-priority reads left in this iteration */
+    struct us_socket_t *low_prio_head; /* queued TLS handshakes, newest first */
+    void *ssl_data;                    /* the TLS layer's per-loop state, NULL without TLS */
     char *recv_buf; /* LIBUS_RECV_BUFFER_LENGTH + 2 * LIBUS_RECV_BUFFER_PADDING */
 
     struct us_socket_context_t *head_contexts;
@@ -160,6 +183,8 @@ _Static_assert(offsetof(struct us_internal_ssl_socket_t, s) == 0, "TLS socket mu
 _Static_assert(offsetof(struct us_internal_ssl_socket_context_t, sc) == 0, "TLS context must begin with a context");
 _Static_assert(sizeof(struct us_internal_ssl_socket_t) % LIBUS_EXT_ALIGNMENT == 0, "TLS socket alignment");
 
+struct us_sni_tree;
+
 /* ---- poll.c ---- */
 void us_internal_poll_setup(struct us_poll_t *p, struct us_loop_t *loop, int fd, int kind, int fallthrough);
 void us_internal_poll_forget(struct us_poll_t *p, struct us_loop_t *loop);
@@ -176,6 +201,7 @@ struct us_internal_callback_t *us_internal_create_callback(struct us_loop_t *loo
 void us_internal_dispatch_callback(struct us_internal_callback_t *cb);
 
 /* ---- context.c ---- */
+void us_internal_context_init(struct us_socket_context_t *ctx, struct us_loop_t *loop);
 void us_internal_context_link_socket(struct us_socket_context_t *ctx, struct us_socket_t *s);
 void us_internal_context_unlink_socket(struct us_socket_context_t *ctx, struct us_socket_t *s);
 void us_internal_dispatch_listen(struct us_listen_socket_t *ls);
@@ -186,5 +212,27 @@ int us_internal_sockaddr_ip(const struct sockaddr_storage *addr, char *out16);
 
 /* ---- socket.c ---- */
 void us_internal_dispatch_socket(struct us_loop_t *loop, struct us_socket_t *s, unsigned int events);
+/* One send of raw bytes even on a shut-down socket (the TLS layer's own
+ * bytes); returns the bytes taken and watches writable if not all were. */
+int us_internal_socket_send(struct us_socket_t *s, const char *data, int length, int msg_more);
+static inline size_t us_internal_socket_header_size(const struct us_socket_context_t *ctx) {
+    return ctx->is_ssl ? sizeof(struct us_internal_ssl_socket_t) : sizeof(struct us_socket_t);
+}
+
+/* ---- loop.c: the low-priority queue ---- */
+/* Called by dispatch before reading a socket whose context says it is low
+ * priority; returns 0 if it must not be read now (it was queued). */
+int us_internal_low_prio_admit(struct us_loop_t *loop, struct us_socket_t *s);
+void us_internal_low_prio_remove(struct us_loop_t *loop, struct us_socket_t *s);
+
+/* ---- ssl.c ---- */
+struct us_socket_context_t *us_internal_ssl_context_create(struct us_loop_t *loop, int ext_size,
+                                                           struct us_socket_context_options_t options);
+struct us_socket_context_t *us_internal_ssl_child_context_create(struct us_socket_context_t *parent,
+                                                                 int ext_size);
+void us_internal_ssl_context_release(struct us_socket_context_t *ctx);
+int us_internal_ssl_write(struct us_socket_t *s, const char *data, int length, int msg_more);
+void us_internal_ssl_shutdown(struct us_socket_t *s);
+void us_internal_ssl_loop_free(struct us_loop_t *loop);
 
 #endif

@@ -149,6 +149,28 @@ int us_socket_remote_port(int ssl, struct us_socket_t *s);
 void us_socket_remote_address(int ssl, struct us_socket_t *s, char *buf, int *length);
 void *us_socket_get_native_handle(int ssl, struct us_socket_t *s);
 
+/* ---- TLS (ssl != 0) ---------------------------------------------------------- */
+/* Server names (SNI). Options without cert and key mean "the context's own
+ * certificate". Returns 0 added, -1 error (the reason: us_socket_context_ssl_error),
+ * 1 the pattern existed: EXTENSION, upstream ignores the call then; here a
+ * given certificate replaces the pattern's and a non-NULL user replaces its user. */
+int us_socket_context_add_server_name(int ssl, struct us_socket_context_t *context, const char *hostname_pattern,
+                                      struct us_socket_context_options_t options, void *user);
+void us_socket_context_remove_server_name(int ssl, struct us_socket_context_t *context,
+                                          const char *hostname_pattern);
+/* Called inside the handshake when no pattern matches; it may add the name. */
+void us_socket_context_on_server_name(int ssl, struct us_socket_context_t *context,
+                                      void (*cb)(struct us_socket_context_t *context, const char *hostname));
+void *us_socket_server_name_userdata(int ssl, struct us_socket_t *s);
+void *us_socket_context_find_server_name_userdata(int ssl, struct us_socket_context_t *context,
+                                                  const char *hostname_pattern);
+void *us_socket_context_get_native_handle(int ssl, struct us_socket_context_t *context);
+/* EXTENSION: why the last TLS context or server name on this thread could not
+ * be created ("key_file_name k.pem: ...: bad decrypt"); "" if it could. */
+const char *us_socket_context_ssl_error(void);
+/* EXTENSION: 1 once the TLS handshake is complete (always 1 for ssl == 0). */
+int us_socket_is_tls_established(int ssl, struct us_socket_t *s);
+
 /* ---- polls (uWS uses these to pause/resume reading) -------------------------- */
 struct us_poll_t *us_create_poll(struct us_loop_t *loop, int fallthrough, unsigned int ext_size);
 void us_poll_free(struct us_poll_t *p, struct us_loop_t *loop);

@@ -115,6 +115,7 @@ static void free_closed_sockets(struct us_loop_t *loop) {
 
 void us_loop_free(struct us_loop_t *loop) {
     free_closed_sockets(loop);
+    us_internal_ssl_loop_free(loop);
     if (loop->accept_timer) {
         us_timer_close((struct us_timer_t *)loop->accept_timer);
     }
@@ -150,6 +151,76 @@ void us_wakeup_loop(struct us_loop_t *loop) {
     } while (r < 0 && errno == EINTR);
 }
 
+/* ---- the low-priority queue ---------------------------------------------------
+ *
+ * A TLS handshake step costs far more CPU than serving a request, so at most
+ * US_LOW_PRIO_BUDGET handshaking sockets are read per iteration; the rest
+ * stop reading (their bytes wait in the kernel) and queue here, newest first
+ * (the newest client is the likeliest to still be waiting). They stay in
+ * their context, so a stalled handshake still times out. */
+
+#define US_LOW_PRIO_BUDGET 5
+
+static struct us_socket_t **lp_next(struct us_socket_t *s) {
+    return &((struct us_internal_ssl_socket_t *)s)->lp_next;
+}
+static struct us_socket_t **lp_prev(struct us_socket_t *s) {
+    return &((struct us_internal_ssl_socket_t *)s)->lp_prev;
+}
+
+int us_internal_low_prio_admit(struct us_loop_t *loop, struct us_socket_t *s) {
+    if (s->low_prio == US_LOW_PRIO_RELEASED) {
+        s->low_prio = US_LOW_PRIO_NONE; /* its turn, paid for by the pre phase */
+        return 1;
+    }
+    if (s->low_prio == US_LOW_PRIO_QUEUED) {
+        return 0;
+    }
+    if (loop->low_prio_budget > 0) {
+        loop->low_prio_budget--;
+        return 1;
+    }
+    us_poll_change(&s->p, loop, s->p.events & ~LIBUS_SOCKET_READABLE);
+    s->low_prio = US_LOW_PRIO_QUEUED;
+    *lp_prev(s) = NULL;
+    *lp_next(s) = loop->low_prio_head;
+    if (loop->low_prio_head) {
+        *lp_prev(loop->low_prio_head) = s;
+    }
+    loop->low_prio_head = s;
+    return 0;
+}
+
+void us_internal_low_prio_remove(struct us_loop_t *loop, struct us_socket_t *s) {
+    if (s->low_prio != US_LOW_PRIO_QUEUED) {
+        s->low_prio = US_LOW_PRIO_NONE;
+        return;
+    }
+    struct us_socket_t *prev = *lp_prev(s), *next = *lp_next(s);
+    if (prev) {
+        *lp_next(prev) = next;
+    } else {
+        loop->low_prio_head = next;
+    }
+    if (next) {
+        *lp_prev(next) = prev;
+    }
+    *lp_prev(s) = *lp_next(s) = NULL;
+    s->low_prio = US_LOW_PRIO_NONE;
+}
+
+/* Pre phase: a new budget, spent first on the queue. */
+static void release_low_prio(struct us_loop_t *loop) {
+    loop->low_prio_budget = US_LOW_PRIO_BUDGET;
+    while (loop->low_prio_head && loop->low_prio_budget > 0) {
+        struct us_socket_t *s = loop->low_prio_head;
+        us_internal_low_prio_remove(loop, s);
+        s->low_prio = US_LOW_PRIO_RELEASED;
+        us_poll_change(&s->p, loop, s->p.events | LIBUS_SOCKET_READABLE);
+        loop->low_prio_budget--;
+    }
+}
+
 /* ---- iteration ------------------------------------------------------------- */
 
 static int loop_iteration(struct us_loop_t *loop, int timeout_ms) {
@@ -157,6 +228,7 @@ static int loop_iteration(struct us_loop_t *loop, int timeout_ms) {
 
     loop->in_iteration = 1;
     loop->iteration_nr++;
+    release_low_prio(loop);
     if (loop->pre_cb) {
         loop->pre_cb(loop);
     }

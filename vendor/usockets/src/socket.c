@@ -38,14 +38,20 @@ void us_internal_dispatch_socket(struct us_loop_t *loop, struct us_socket_t *s, 
                 return;
             }
         }
-        /* Keep watching only if the callback left data the kernel refused. */
-        if (!loop->last_write_failed || (s->state & US_SOCKET_SHUT_DOWN)) {
+        /* Keep watching only if the callback left data the kernel refused
+         * (a shut-down socket has nothing left to send, unless TLS owes bytes). */
+        if (!loop->last_write_failed ||
+            (s->state & (US_SOCKET_SHUT_DOWN | US_SOCKET_FIN_OWED)) == US_SOCKET_SHUT_DOWN) {
             us_poll_change(&s->p, loop, s->p.events & ~LIBUS_SOCKET_WRITABLE);
         }
     }
 
     if (!(events & LIBUS_SOCKET_READABLE)) {
         return;
+    }
+    if (US_UNLIKELY(s->context->is_low_prio != NULL) && s->context->is_low_prio(s) &&
+        !us_internal_low_prio_admit(loop, s)) {
+        return; /* a handshake beyond this iteration's budget: later */
     }
     char *buf = loop->recv_buf + LIBUS_RECV_BUFFER_PADDING;
     for (;;) {
@@ -85,9 +91,8 @@ void us_internal_dispatch_socket(struct us_loop_t *loop, struct us_socket_t *s, 
 
 /* ---- writing ------------------------------------------------------------------ */
 
-int us_socket_write(int ssl, struct us_socket_t *s, const char *data, int length, int msg_more) {
-    (void)ssl;
-    if (US_UNLIKELY((s->state & (US_SOCKET_CLOSED | US_SOCKET_SHUT_DOWN)) || length <= 0)) {
+int us_internal_socket_send(struct us_socket_t *s, const char *data, int length, int msg_more) {
+    if (US_UNLIKELY((s->state & US_SOCKET_CLOSED) || length <= 0)) {
         return 0;
     }
     struct us_loop_t *loop = loop_of(s);
@@ -106,9 +111,26 @@ int us_socket_write(int ssl, struct us_socket_t *s, const char *data, int length
     return (int)n;
 }
 
+int us_socket_write(int ssl, struct us_socket_t *s, const char *data, int length, int msg_more) {
+    if (ssl) {
+        return us_internal_ssl_write(s, data, length, msg_more);
+    }
+    if (US_UNLIKELY(s->state & US_SOCKET_SHUT_DOWN)) {
+        return 0;
+    }
+    return us_internal_socket_send(s, data, length, msg_more);
+}
+
 int us_socket_write2(int ssl, struct us_socket_t *s, const char *header, int header_length, const char *payload,
                      int payload_length) {
-    (void)ssl;
+    if (ssl) {
+        /* TLS has no gather write: two records, the first marked "more". */
+        int n = us_internal_ssl_write(s, header, header_length, payload_length > 0);
+        if (n < header_length) {
+            return n > 0 ? n : 0;
+        }
+        return n + us_internal_ssl_write(s, payload, payload_length, 0);
+    }
     if (header_length < 0) {
         header_length = 0;
     }
@@ -177,8 +199,11 @@ void us_socket_long_timeout(int ssl, struct us_socket_t *s, unsigned int minutes
 /* ---- half-close, state ----------------------------------------------------------- */
 
 void us_socket_shutdown(int ssl, struct us_socket_t *s) {
-    (void)ssl;
     if (s->state & (US_SOCKET_CLOSED | US_SOCKET_SHUT_DOWN)) {
+        return;
+    }
+    if (ssl) {
+        us_internal_ssl_shutdown(s); /* close_notify, then the FIN */
         return;
     }
     shutdown(s->p.fd, SHUT_WR);
@@ -211,6 +236,9 @@ struct us_socket_t *us_socket_close(int ssl, struct us_socket_t *s, int code, vo
     struct us_socket_context_t *ctx = s->context;
     struct us_loop_t *loop = ctx->loop;
     us_internal_context_unlink_socket(ctx, s);
+    if (US_UNLIKELY(s->low_prio)) {
+        us_internal_low_prio_remove(loop, s);
+    }
     us_internal_poll_forget(&s->p, loop);
     if (code == LIBUS_SOCKET_CLOSE_CODE_CONNECTION_RESET) {
         /* Abortive close: the peer gets an RST, nothing lingers in TIME_WAIT. */
@@ -289,6 +317,8 @@ void us_socket_remote_address(int ssl, struct us_socket_t *s, char *buf, int *le
 }
 
 void *us_socket_get_native_handle(int ssl, struct us_socket_t *s) {
-    (void)ssl;
+    if (ssl) {
+        return ((struct us_internal_ssl_socket_t *)s)->ssl;
+    }
     return (void *)(intptr_t)s->p.fd;
 }
