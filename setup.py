@@ -43,8 +43,9 @@ extension = Extension(
     "socketify_cy._core",
     sources=["socketify_cy/_core.pyx"],
     include_dirs=[USOCKETS, NATIVE],
-    # zlib: permessage-deflate; libcrypto: the WebSocket accept key (SHA-1), later TLS.
-    libraries=["socketify_native", "z", "crypto"],
+    # zlib: permessage-deflate; libssl + libcrypto: TLS (vendor/usockets/src/ssl.c)
+    # and the WebSocket accept key (SHA-1).
+    libraries=["socketify_native", "z", "ssl", "crypto"],
     # Relink when the C library changes.
     depends=c_sources + sorted(glob.glob(f"{USOCKETS}/*.h")) + sorted(glob.glob(f"{NATIVE}/*.h")),
     # Cython's generated C is not held to -Wextra; ours is (above).

@@ -11,6 +11,7 @@ from socketify_cy.includes.router cimport *
 from socketify_cy.includes.http_server cimport *
 from socketify_cy.includes.http_response cimport *
 from socketify_cy.includes.ws_server cimport *
+from socketify_cy.includes.usockets cimport us_socket_context_options_t
 
 cdef extern from "Python.h" nogil:
     # Declared without the GIL so the engine's enter/leave hooks can take it.
@@ -30,9 +31,11 @@ cdef class Request
 cdef class Response
 cdef class WebSocket
 cdef class _WsRoute
+cdef class _Domain
 
 include "request.pxd"
 include "response.pxd"
 include "websocket.pxd"
 include "_coro.pxd"
+include "tls.pxd"
 include "app.pxd"

@@ -20,7 +20,8 @@ from cpython.object cimport PyObject
 from libc.errno cimport errno
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, uintptr_t
 
-from socketify_cy.includes.usockets cimport us_loop_fd, us_loop_run_once, us_loop_send_syscalls
+from socketify_cy.includes.usockets cimport (us_loop_fd, us_loop_run_once, us_loop_send_syscalls,
+                                             us_socket_context_options_t, us_socket_context_ssl_error)
 from socketify_cy.includes.http_parser cimport *
 from socketify_cy.includes.router cimport *
 from socketify_cy.includes.http_server cimport *
@@ -67,4 +68,5 @@ include "_coro.pyx"
 include "_dispatch.pyx"
 include "_loop.pyx"
 include "websocket.pyx"
+include "tls.pyx"
 include "app.pyx"

@@ -67,7 +67,7 @@ cdef int _on_request(void *user, http_conn_t *conn, http_request_t *creq) noexce
     cdef Response res
     cdef Request req
     cdef int handled = 0
-    cdef router_t *router = http_app_router(app._app)
+    cdef router_t *router = http_conn_router(conn)  # the server name's, or the app's
     if app._response_class is None:
         res = Response.__new__(Response)
         req = Request.__new__(Request)

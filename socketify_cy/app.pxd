@@ -54,9 +54,17 @@ cdef class App:
     cdef object _response_class
     cdef object _websocket_class  # WebSocket subclass with extension methods, or None
     cdef object _extensions       # (request, response, websocket) AppExtension
+    cdef bint _ssl                # made with AppOptions: serves TLS
+    cdef object _missing_server_name  # handler(hostname) for unknown server names
+    cdef dict _domains            # pattern -> _Domain (App.domain)
+    cdef dict _domain_routers     # pattern -> router_t address, freed with the app
     cdef object __weakref__
 
     cdef _add(self, method, path, handler)
+    cdef _add_to(self, router_t *router, method, path, handler)
+    cdef _WsRoute _ws_route(self, behavior)
+    cdef router_t *_domain_router(self, str pattern) except NULL
+    cdef _require_tls(self, what)
     cdef object _publish(self, topic, message, opcode, compress, WebSocket sender)
     cdef _handle_error(self, exc, Response res, req)
     cdef _default_error(self, Response res)

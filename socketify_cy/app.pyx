@@ -50,8 +50,9 @@ _WS_CALLBACKS.on_close = _ws_on_close
 cdef class App:
     """An HTTP and WebSocket server: routes, listen sockets, and the loop that drives them."""
 
-    def __cinit__(self):
+    def __cinit__(self, options=None, *args, **kwargs):
         cdef http_app_callbacks_t callbacks
+        cdef _TlsOptions tls = None
         callbacks.enter = _enter
         callbacks.leave = _leave
         callbacks.on_request = _on_request
@@ -60,7 +61,19 @@ cdef class App:
         callbacks.on_writable = _on_writable
         callbacks.need_flush = _need_flush
         self._binding.app = <PyObject *>self
-        self._app = http_app_create(0, &callbacks, <void *>&self._binding)
+        self._domains = {}
+        self._domain_routers = {}
+        if options is not None:
+            # Every file is checked and loaded here: a bad certificate fails
+            # App(), never a handshake later.
+            tls = _tls_options(options)
+            self._app = http_app_create(&tls.c, &callbacks, <void *>&self._binding)
+            if self._app == NULL:
+                raise RuntimeError(_tls_error("could not create the TLS context"))
+            self._ssl = True
+            http_app_on_server_name(self._app, _on_server_name)
+        else:
+            self._app = http_app_create(NULL, &callbacks, <void *>&self._binding)
         if self._app == NULL:
             raise MemoryError("could not create the event loop")
         self._fd = us_loop_fd(http_app_loop(self._app))
@@ -71,8 +84,9 @@ cdef class App:
                  proxy_protocol=False, shutdown_timeout=10.0, error_log_limit=10,
                  error_log_window=60.0):
         cdef http_app_limits_t limits
-        if options is not None:
-            raise NotImplementedError("TLS (AppOptions) is not supported yet")
+        if proxy_protocol and self._ssl:
+            # The PROXY preamble comes before the TLS handshake; not read there yet.
+            raise ValueError("proxy_protocol is not supported together with TLS (AppOptions)")
         if error_log_limit is not None and error_log_limit < 0:
             raise ValueError("error_log_limit must be >= 0 or None")
         if not 0 <= max_body_size < 2 ** 63:
@@ -112,10 +126,20 @@ cdef class App:
         if self._app != NULL:
             http_app_free(self._app)
             self._app = NULL
+        # Domain routers outlive every connection that could use them.
+        if self._domain_routers:
+            for address in self._domain_routers.values():
+                router_free(<router_t *><uintptr_t>address)
+            self._domain_routers.clear()
 
     # ---- routes ----------------------------------------------------------------------
 
     cdef _add(self, method, path, handler):
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
+        return self._add_to(http_app_router(self._app), method, path, handler)
+
+    cdef _add_to(self, router_t *router, method, path, handler):
         cdef _Route route
         cdef bytes m = method
         cdef bytes p
@@ -126,7 +150,7 @@ cdef class App:
         p = path.encode("utf-8") if isinstance(path, str) else bytes(path)
         route = _Route.__new__(_Route)
         route.handler = handler
-        if router_add(http_app_router(self._app), <const char *>m if m is not None else NULL,
+        if router_add(router, <const char *>m if m is not None else NULL,
                       len(m) if m is not None else 0, p, len(p), <void *>route) != 0:
             raise ValueError("invalid route pattern %r (it must start with '/'; '*' only last)" % path)
         self._routes.append(route)
@@ -169,6 +193,10 @@ cdef class App:
     def ws(self, path, behavior):
         """WebSocket route: GET `path` upgrades with `behavior` (a dict of
         settings and handlers; see socketify's app.ws). Bad settings raise here."""
+        self._add(b"GET", path, self._ws_route(behavior))
+        return self
+
+    cdef _WsRoute _ws_route(self, behavior):
         cdef ws_settings_t settings
         cdef _WsRoute route
         if self._app == NULL:
@@ -196,8 +224,83 @@ cdef class App:
         if route._route == NULL:
             raise MemoryError("could not add the WebSocket route")
         self._ws_routes.append(route)
-        self._add(b"GET", path, route)
+        return route
+
+    # ---- TLS server names (SNI) and per-domain routes ------------------------------------
+
+    @property
+    def is_ssl(self):
+        """True for an app made with AppOptions (it serves TLS)."""
+        return self._ssl
+
+    cdef _require_tls(self, what):
+        if self._app == NULL:
+            raise RuntimeError("the app was disposed")
+        if not self._ssl:
+            raise RuntimeError("%s needs a TLS app: App(options=AppOptions(...))" % what)
+
+    def add_server_name(self, hostname_pattern, options=None):
+        """Serve hostname_pattern ("a.test", "*.example.test": '*' is one label)
+        with the certificate in options (None: the app's own). Bad files raise here."""
+        cdef _TlsOptions tls = None
+        cdef bytes name
+        cdef int rc
+        self._require_tls("add_server_name")
+        name = _server_name_bytes(hostname_pattern)
+        if options is not None:
+            tls = _tls_options(options)
+        address = self._domain_routers.get(hostname_pattern)
+        rc = http_app_add_server_name(self._app, name, &tls.c if tls is not None else NULL,
+                                      <router_t *><uintptr_t>address if address is not None else NULL)
+        if rc < 0:
+            raise (ValueError if tls is None else RuntimeError)(_tls_error("could not add %r" % hostname_pattern))
         return self
+
+    def remove_server_name(self, hostname_pattern):
+        """Stop serving hostname_pattern's certificate and domain routes (new handshakes)."""
+        self._require_tls("remove_server_name")
+        http_app_remove_server_name(self._app, _server_name_bytes(hostname_pattern))
+        return self
+
+    def missing_server_name(self, handler):
+        """handler(hostname) runs during a handshake whose server name matches
+        no pattern; it may call add_server_name and the handshake uses it."""
+        if handler is not None and not callable(handler):
+            raise TypeError("handler must be callable")
+        self._missing_server_name = handler
+
+    def domain(self, hostname_pattern):
+        """Routes for one server name: app.domain("api.example.test").get(...).
+        Its connections use these routes only; others use the app's."""
+        cdef _Domain d
+        self._require_tls("domain()")
+        d = self._domains.get(hostname_pattern)
+        if d is None:
+            self._domain_router(hostname_pattern)
+            d = _Domain.__new__(_Domain)
+            d._app = self
+            d.pattern = hostname_pattern
+            self._domains[hostname_pattern] = d
+        return d
+
+    cdef router_t *_domain_router(self, str pattern) except NULL:
+        # The pattern's router, made (and the name added with the app's own
+        # certificate, if it is new) on first use, re-attached if it was removed.
+        cdef router_t *router
+        cdef bytes name = _server_name_bytes(pattern)
+        self._require_tls("domain()")
+        address = self._domain_routers.get(pattern)
+        if address is None:
+            router = router_create()
+            if router == NULL:
+                raise MemoryError()
+            self._domain_routers[pattern] = <uintptr_t>router
+        else:
+            router = <router_t *><uintptr_t>address
+        if http_app_server_name_router(self._app, name) != router:
+            if http_app_add_server_name(self._app, name, NULL, router) < 0:
+                raise ValueError(_tls_error("could not add %r" % pattern))
+        return router
 
     cdef object _publish(self, topic, message, opcode, compress, WebSocket sender):
         cdef bytes t = _topic_bytes(topic)

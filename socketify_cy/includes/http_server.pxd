@@ -2,7 +2,7 @@
 # The structs are opaque; the binding goes through these functions only.
 
 from libc.stdint cimport uint8_t, uint64_t
-from socketify_cy.includes.usockets cimport us_loop_t
+from socketify_cy.includes.usockets cimport us_loop_t, us_socket_context_options_t
 from socketify_cy.includes.http_parser cimport http_request_t
 from socketify_cy.includes.router cimport router_t
 
@@ -36,8 +36,17 @@ cdef extern from "http_server.h":
         int (*on_writable)(void *user, http_conn_t *conn, void *res_user, uint64_t offset) noexcept with gil
         void (*need_flush)(void *user) noexcept with gil
 
+    void http_app_on_server_name(http_app_t *app, void (*fn)(void *user, const char *hostname) noexcept with gil)
+
 cdef extern from "http_server.h" nogil:
-    http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user)
+    http_app_t *http_app_create(const us_socket_context_options_t *tls, const http_app_callbacks_t *callbacks,
+                                void *user)
+    int http_app_is_ssl(http_app_t *app)
+    int http_app_add_server_name(http_app_t *app, const char *hostname_pattern,
+                                 const us_socket_context_options_t *tls, router_t *router)
+    void http_app_remove_server_name(http_app_t *app, const char *hostname_pattern)
+    router_t *http_app_server_name_router(http_app_t *app, const char *hostname_pattern)
+    router_t *http_conn_router(http_conn_t *conn)
     void http_app_free(http_app_t *app)
     void http_app_flush(http_app_t *app)
     void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits)

@@ -19,6 +19,8 @@ cdef extern from "router.h" nogil:
     int ROUTER_SKIP_METHOD
     int ROUTER_SKIP_ANY
 
+    router_t *router_create()
+    void router_free(router_t *r)
     int router_add(router_t *r, const char *method, size_t method_len,
                    const char *pattern, size_t pattern_len, void *handler)
 

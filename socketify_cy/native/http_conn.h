@@ -88,9 +88,11 @@ struct http_conn_s {
 
 struct http_app_s {
     struct us_loop_t *loop;
-    struct us_socket_context_t *context;
+    struct us_socket_context_t *context; /* TCP, or TLS when ssl */
+    struct us_socket_context_t *plain_context; /* TLS apps: unix-socket listeners stay plain */
     int ssl;
     router_t *router;
+    void (*on_server_name)(void *user, const char *hostname);
     http_app_callbacks_t callbacks;
     void *user;
     size_t max_head_size;

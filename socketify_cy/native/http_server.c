@@ -712,15 +712,17 @@ void http_app_set_post_hook(http_app_t *app, void (*fn)(void *arg), void *arg) {
 
 struct us_socket_context_t *http_app_context(http_app_t *app) { return app->context; }
 
+struct us_socket_context_t *http_app_plain_context(http_app_t *app) { return app->plain_context; }
+
 int http_app_is_ssl(http_app_t *app) { return app->ssl; }
 
 /* ---- app ------------------------------------------------------------------------------ */
 
-http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user) {
-    if (ssl) {
-        errno = EPROTONOSUPPORT; /* TLS arrives with vendor/usockets' crypto layer */
-        return NULL;
-    }
+static void on_server_name(struct us_socket_context_t *ctx, const char *hostname);
+
+http_app_t *http_app_create(const struct us_socket_context_options_t *tls, const http_app_callbacks_t *callbacks,
+                            void *user) {
+    int ssl = tls != NULL;
     http_app_t *app = calloc(1, sizeof(*app));
     if (!app) return NULL;
     app->ssl = ssl;
@@ -737,22 +739,72 @@ http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void
         sw_loop_of(app->loop)->on_deferred = need_flush;
         sw_loop_of(app->loop)->deferred_arg = app;
     }
-    struct us_socket_context_options_t options;
-    memset(&options, 0, sizeof(options));
-    app->context = us_create_socket_context(ssl, app->loop, sizeof(http_app_t *), options);
+    struct us_socket_context_options_t none;
+    memset(&none, 0, sizeof(none));
+    app->context = us_create_socket_context(ssl, app->loop, sizeof(http_app_t *), ssl ? *tls : none);
     if (!app->context) goto fail;
     *(http_app_t **)us_socket_context_ext(ssl, app->context) = app;
-    if (ssl) register_tls(app->context);
-    else register_tcp(app->context);
+    if (ssl) {
+        register_tls(app->context);
+        app->plain_context = us_create_socket_context(0, app->loop, sizeof(http_app_t *), none);
+        if (!app->plain_context) goto fail;
+        *(http_app_t **)us_socket_context_ext(0, app->plain_context) = app;
+        register_tcp(app->plain_context);
+        us_socket_context_on_server_name(1, app->context, on_server_name);
+    } else {
+        register_tcp(app->context);
+    }
     app->router = router_create();
     if (!app->router) goto fail;
     return app;
-fail:
+fail:;
+    int saved = errno ? errno : ENOMEM;
+    if (app->plain_context) us_socket_context_free(0, app->plain_context);
     if (app->context) us_socket_context_free(ssl, app->context);
     if (app->loop) us_loop_free(app->loop);
     free(app);
-    errno = errno ? errno : ENOMEM;
+    errno = saved;
     return NULL;
+}
+
+/* ---- TLS server names ------------------------------------------------------------------ */
+
+static void on_server_name(struct us_socket_context_t *ctx, const char *hostname) {
+    http_app_t *app = *(http_app_t **)us_socket_context_ext(1, ctx);
+    if (app->on_server_name) app->on_server_name(app->user, hostname);
+}
+
+int http_app_add_server_name(http_app_t *app, const char *hostname_pattern,
+                             const struct us_socket_context_options_t *tls, router_t *router) {
+    struct us_socket_context_options_t none;
+    memset(&none, 0, sizeof(none));
+    if (!app->ssl) {
+        errno = EINVAL;
+        return -1;
+    }
+    return us_socket_context_add_server_name(1, app->context, hostname_pattern, tls ? *tls : none, router);
+}
+
+void http_app_remove_server_name(http_app_t *app, const char *hostname_pattern) {
+    if (app->ssl) us_socket_context_remove_server_name(1, app->context, hostname_pattern);
+}
+
+router_t *http_app_server_name_router(http_app_t *app, const char *hostname_pattern) {
+    return app->ssl ? us_socket_context_find_server_name_userdata(1, app->context, hostname_pattern) : NULL;
+}
+
+void http_app_on_server_name(http_app_t *app, void (*fn)(void *user, const char *hostname)) {
+    app->on_server_name = fn;
+}
+
+int http_conn_is_ssl(const http_conn_t *conn) { return conn->sw.ssl; }
+
+router_t *http_conn_router(http_conn_t *conn) {
+    if (conn->sw.ssl) {
+        router_t *r = us_socket_server_name_userdata(1, conn->sw.socket);
+        if (r) return r;
+    }
+    return conn->app->router;
 }
 
 void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits) {
@@ -794,19 +846,23 @@ int http_app_listen(http_app_t *app, const char *host, int port, int options) {
 int http_app_listen_unix(http_app_t *app, const char *path, int options) {
     if (!listener_slots_left(app)) return -1;
     errno = 0;
-    struct us_listen_socket_t *ls =
-        us_socket_context_listen_unix(app->ssl, app->context, path, options, (int)sizeof(http_conn_t));
+    /* A unix socket is local: it stays plain HTTP even on a TLS app. */
+    struct us_listen_socket_t *ls = app->plain_context
+        ? us_socket_context_listen_unix(0, app->plain_context, path, options, (int)sizeof(http_conn_t))
+        : us_socket_context_listen_unix(app->ssl, app->context, path, options, (int)sizeof(http_conn_t));
     return add_listener(app, ls);
 }
 
 void http_app_close_listeners(http_app_t *app) {
-    for (uint32_t i = 0; i < app->num_listen; i++) us_listen_socket_close(app->ssl, app->listen_sockets[i]);
+    /* (closing a listener is the same for TCP and TLS) */
+    for (uint32_t i = 0; i < app->num_listen; i++) us_listen_socket_close(0, app->listen_sockets[i]);
     app->num_listen = 0;
 }
 
 void http_app_close_connections(http_app_t *app) {
     http_app_close_listeners(app);
     us_socket_context_close(app->ssl, app->context);
+    if (app->plain_context) us_socket_context_close(0, app->plain_context);
 }
 
 unsigned http_app_num_connections(http_app_t *app) { return app->num_connections; }
@@ -841,6 +897,7 @@ void http_app_free(http_app_t *app) {
      * at the end of an iteration). */
     us_loop_run_once(app->loop, 0);
     us_socket_context_free(app->ssl, app->context);
+    if (app->plain_context) us_socket_context_free(0, app->plain_context);
     router_free(app->router);
     us_loop_free(app->loop);
     free(app);

@@ -60,8 +60,11 @@ typedef struct http_app_limits_s {
 
 /* ---- app ------------------------------------------------------------------- */
 
-/* Creates its own loop and a context (ssl 0 = TCP). NULL on failure (errno set). */
-http_app_t *http_app_create(int ssl, const http_app_callbacks_t *callbacks, void *user);
+/* Creates its own loop and a context: TCP when tls is NULL, else TLS with
+ * those options (plus a plain context for unix-socket listeners). NULL on
+ * failure, errno set; for TLS, us_socket_context_ssl_error() says why. */
+http_app_t *http_app_create(const struct us_socket_context_options_t *tls, const http_app_callbacks_t *callbacks,
+                            void *user);
 /* Closes listeners and connections (pending responses are aborted), frees all. */
 void http_app_free(http_app_t *app);
 void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits);
@@ -131,6 +134,24 @@ void http_app_leave(http_app_t *app);
 /* Run fn(arg) in every loop iteration's post phase (after held requests). */
 void http_app_set_post_hook(http_app_t *app, void (*fn)(void *arg), void *arg);
 struct us_socket_context_t *http_app_context(http_app_t *app);
+/* TLS apps only: the plain context of unix-socket listeners (NULL otherwise). */
+struct us_socket_context_t *http_app_plain_context(http_app_t *app);
 int http_app_is_ssl(http_app_t *app);
+
+/* ---- TLS server names ------------------------------------------------------- */
+/* Serve hostname_pattern with the certificate in tls (NULL: the app's own)
+ * and, if router is not NULL, answer its connections from that router alone.
+ * On a pattern added before, a given certificate or router replaces its own.
+ * 0 added, 1 updated, -1 failed (us_socket_context_ssl_error says why). */
+int http_app_add_server_name(http_app_t *app, const char *hostname_pattern,
+                             const struct us_socket_context_options_t *tls, router_t *router);
+void http_app_remove_server_name(http_app_t *app, const char *hostname_pattern);
+/* The pattern's router (NULL: not added, or added without one). */
+router_t *http_app_server_name_router(http_app_t *app, const char *hostname_pattern);
+/* Called during a handshake whose server name matches no pattern; it may add one. */
+void http_app_on_server_name(http_app_t *app, void (*fn)(void *user, const char *hostname));
+int http_conn_is_ssl(const http_conn_t *conn);
+/* The router for this connection's requests: its server name's, or the app's. */
+router_t *http_conn_router(http_conn_t *conn);
 
 #endif

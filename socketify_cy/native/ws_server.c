@@ -57,7 +57,8 @@ struct ws_route_s {
     ws_app_t *app;
     ws_route_t *next;
     ws_settings_t s;
-    struct us_socket_context_t *ctx;
+    struct us_socket_context_t *ctx;       /* the app's kind (TCP or TLS) */
+    struct us_socket_context_t *ctx_plain; /* TLS apps: upgrades on their plain unix listeners */
 };
 
 struct ws_conn_s {
@@ -96,6 +97,7 @@ typedef struct ws_pending_s {
     pmd_agreement_t agreement;
     uint8_t ip_len;
     uint8_t ip[16];
+    uint8_t ssl; /* the connection's kind */
 } ws_pending_t;
 
 /* Frames cached on a pub/sub message: built once, sent to every subscriber. */
@@ -525,7 +527,7 @@ static void on_switched(void *arg, struct us_socket_t *s, char *leftover, size_t
         free(leftover);
         return;
     }
-    int ssl = app->ssl;
+    int ssl = pd->ssl;
     ws_conn_t *ws = ws_of(ssl, s);
     memset((char *)ws + sizeof(sw_conn_t), 0, sizeof(*ws) - sizeof(sw_conn_t));
     ws->route = route;
@@ -611,7 +613,9 @@ int ws_upgrade(ws_route_t *route, http_conn_t *conn, const char *key, size_t key
         p += put(p, pd->agreement.response, pd->agreement.response_len);
         p += PUT_LITERAL(p, "\r\n");
     }
-    int r = http_conn_switch(conn, lines, (size_t)(p - lines), route->ctx, (int)sizeof(ws_conn_t), on_switched, pd);
+    pd->ssl = (uint8_t)http_conn_is_ssl(conn);
+    int r = http_conn_switch(conn, lines, (size_t)(p - lines), pd->ssl || !route->ctx_plain ? route->ctx : route->ctx_plain,
+                             (int)sizeof(ws_conn_t), on_switched, pd);
     if (r != 0) {
         free(pd);
         return WS_UPGRADE_NOT_PENDING;
@@ -842,7 +846,10 @@ void ws_app_going_away(ws_app_t *app) {
 
 void ws_app_close_connections(ws_app_t *app) {
     if (!app) return;
-    for (ws_route_t *r = app->routes; r; r = r->next) us_socket_context_close(app->ssl, r->ctx);
+    for (ws_route_t *r = app->routes; r; r = r->next) {
+        us_socket_context_close(app->ssl, r->ctx);
+        if (r->ctx_plain) us_socket_context_close(0, r->ctx_plain);
+    }
 }
 
 void ws_app_free(ws_app_t *app) {
@@ -855,6 +862,7 @@ void ws_app_free(ws_app_t *app) {
     for (; r; r = next) {
         next = r->next;
         us_socket_context_free(app->ssl, r->ctx);
+        if (r->ctx_plain) us_socket_context_free(0, r->ctx_plain);
         free(r);
     }
     tt_free(app->topics);
@@ -899,6 +907,17 @@ ws_route_t *ws_route_add(ws_app_t *app, const ws_settings_t *settings) {
     *(ws_route_t **)us_socket_context_ext(app->ssl, r->ctx) = r;
     if (app->ssl) register_tls(r->ctx);
     else register_tcp(r->ctx);
+    struct us_socket_context_t *plain = http_app_plain_context(app->http);
+    if (plain) {
+        r->ctx_plain = us_create_child_socket_context(0, plain, sizeof(ws_route_t *));
+        if (!r->ctx_plain) {
+            us_socket_context_free(app->ssl, r->ctx);
+            free(r);
+            return NULL;
+        }
+        *(ws_route_t **)us_socket_context_ext(0, r->ctx_plain) = r;
+        register_tcp(r->ctx_plain);
+    }
     r->next = app->routes;
     app->routes = r;
     return r;
