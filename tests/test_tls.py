@@ -290,6 +290,42 @@ def test_pipelined_requests_in_one_tls_write(srv, pki):
         assert c.read_response().body == b"abc"
 
 
+@pytest.mark.parametrize("path", ["/many", "/async-many"])
+def test_one_response_is_one_send_over_tls(srv, pki, path):
+    # Between two counter reads the server sent the first /stats answer and
+    # the target: 2 sends if each response is one corked SSL_write + send.
+    # The control (/stream, several records) proves the counter counts.
+    with tls(srv.port, client_ctx(pki)) as c:
+        n1 = int(get(c, "/stats").body)
+        r = get(c, path)
+        n2 = int(get(c, "/stats").body)
+        assert (r.status, r.body, r.header("X-Three")) == (201, b"many-body", "1")
+        assert n2 - n1 == 2, "%s took %d sends" % (path, n2 - n1 - 1)
+        get(c, "/stream?n=%d" % (256 * 1024))
+        n3 = int(get(c, "/stats").body)
+        assert n3 - n2 > 3
+
+
+def test_connection_close_sends_close_notify_then_fin(srv, pki):
+    # suppress_ragged_eofs=False: an EOF without close_notify would raise
+    # SSLEOFError; a clean TLS shutdown reads as b"".
+    raw = tcp(srv.port)
+    sock = client_ctx(pki).wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+    with sock:
+        sock.sendall(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        else:
+            pytest.fail("the server did not end the connection")
+        assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"bye")
+        assert b"connection: close" in data.lower()
+
+
 def test_post_echo_1mib_body(srv, pki):
     body = os.urandom(MiB)
     assert https(srv, "POST", "/echo", client_ctx(pki), data=body) == (200, body)

@@ -24,11 +24,16 @@ Routes (default, i.e. connections whose server name matches no domain):
   GET  /stream?n=N     N bytes of PATTERN in 64 KiB res.send_chunk pieces (client's pace)
   GET  /missing-calls  JSON list of the host names the missing_server_name handler saw
   GET  /remove?name=P  app.remove_server_name(P); answers "removed:<returned the app>"
+  GET  /stats          the engine's send-syscall counter (app.stats()["send_syscalls"])
+  GET  /many           status + three headers + body, written piecewise (one corked response)
+  GET  /async-many     the same after an await
+  GET  /close          answers with Connection: close (the server ends the connection)
   ws   /ws             echo, permessage-deflate (shared), replies compressed
   ws   /chat           subscribes to "room"; every message is app.publish'ed to "room"
 """
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -135,6 +140,21 @@ def build(args):
         res.end("removed:%s" % (returned is app))
 
     app.get("/remove", remove)
+    app.get("/stats", lambda res, req: res.end(str(app.stats()["send_syscalls"])))
+
+    def many(res):
+        res.write_status(201)
+        for name in ("X-One", "X-Two", "X-Three"):
+            res.write_header(name, "1")
+        res.end("many-body")
+
+    async def async_many(res, req):
+        await asyncio.sleep(0)
+        many(res)
+
+    app.get("/many", lambda res, req: many(res))
+    app.get("/async-many", async_many)
+    app.get("/close", lambda res, req: res.write_header("Connection", "close").end("bye"))
     app.ws("/ws", {
         "message": echo_ws,
         "compression": CompressOptions.SHARED_COMPRESSOR | CompressOptions.SHARED_DECOMPRESSOR,

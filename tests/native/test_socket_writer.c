@@ -1,4 +1,4 @@
-/* sources: vendor/usockets/src/loop.c vendor/usockets/src/poll.c vendor/usockets/src/timer.c vendor/usockets/src/context.c vendor/usockets/src/socket.c socketify_cy/native/socket_writer.c */
+/* sources: vendor/usockets/src/loop.c vendor/usockets/src/poll.c vendor/usockets/src/timer.c vendor/usockets/src/context.c vendor/usockets/src/socket.c vendor/usockets/src/ssl.c vendor/usockets/src/sni_tree.c socketify_cy/native/socket_writer.c | libs: -lssl -lcrypto */
 /*
  * Standalone test of the socket writer (socket_writer.{h,c}): per-loop cork,
  * per-socket queue with a limit, drain, write_optional, shutdown after the
