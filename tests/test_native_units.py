@@ -82,11 +82,14 @@ def test_fuzz_target_runs_on_its_corpus(target):
     with open(fuzz_src) as f:
         m = re.search(r"^/\* extra: (.*) \*/$", f.read(), re.M)
     extra = [os.path.join(ROOT, "socketify_cy/native", e) for e in (m.group(1).split() if m else [])]
+    # the unit: socketify_cy/native/X.c, else vendor/usockets/src/X.c (as tests/fuzz/run.sh)
+    unit_src = os.path.join(ROOT, "socketify_cy/native/%s.c" % unit)
+    if not os.path.exists(unit_src):
+        unit_src = os.path.join(ROOT, "vendor/usockets/src/%s.c" % unit)
     with tempfile.TemporaryDirectory() as tmp:
         exe = os.path.join(tmp, target)
         cmd = [cc, "-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *_sanitizer_flags(cc),
-               "-DFUZZ_STANDALONE", *INCLUDES, os.path.join(ROOT, "socketify_cy/native/%s.c" % unit),
-               *extra, fuzz_src, "-o", exe, *FUZZ_LIBS]
+               "-DFUZZ_STANDALONE", *INCLUDES, unit_src, *extra, fuzz_src, "-o", exe, *FUZZ_LIBS]
         build = subprocess.run(cmd, capture_output=True, text=True)
         assert build.returncode == 0, build.stderr
         env = dict(os.environ, UBSAN_OPTIONS="halt_on_error=1")

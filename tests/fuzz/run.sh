@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every libFuzzer target in tests/fuzz for SECONDS each (default 30).
-# Target fuzz_X_Y.c fuzzes socketify_cy/native/X_Y.c; its seeds are in corpus_X*/.
+# Target fuzz_X_Y.c fuzzes socketify_cy/native/X_Y.c (or, when there is none,
+# vendor/usockets/src/X_Y.c); its seeds are in corpus_X*/.
 # Needs clang (Debian: apt-get install clang). Exits non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +12,8 @@ status=0
 for src in tests/fuzz/fuzz_*.c; do
   name="$(basename "$src" .c)"
   unit="socketify_cy/native/${name#fuzz_}.c"
-  [ -f "$unit" ] || { echo "no $unit for $src" >&2; exit 1; }
+  [ -f "$unit" ] || unit="vendor/usockets/src/${name#fuzz_}.c"
+  [ -f "$unit" ] || { echo "no socketify_cy/native or vendor/usockets/src unit for $src" >&2; exit 1; }
   # A target that needs more engine units names them: /* extra: utf8.c */
   extra="$(sed -n 's|^/\* extra: \(.*\) \*/$|\1|p' "$src" | head -1)"
   for e in $extra; do unit="$unit socketify_cy/native/$e"; done
