@@ -84,6 +84,21 @@ static int ref_norm(const char *s, char *out)
     return 0;
 }
 
+/* A pattern may hold '*' only as a whole label. */
+static int ref_stars_ok(const char *norm)
+{
+    const char *label = norm;
+    for (;;) {
+        const char *dot = strchr(label, '.');
+        size_t len = dot ? (size_t)(dot - label) : strlen(label);
+        if (memchr(label, '*', len) && !(len == 1 && label[0] == '*'))
+            return 0;
+        if (!dot)
+            return 1;
+        label = dot + 1;
+    }
+}
+
 static int ref_index(const char *norm)
 {
     int i;
@@ -181,7 +196,7 @@ static void *new_value(void)
 static void do_add(const char *name)
 {
     char norm[NAME_BUF];
-    int valid = ref_norm(name, norm) == 0, at = valid ? ref_index(norm) : -1, r;
+    int valid = ref_norm(name, norm) == 0 && ref_stars_ok(norm), at = valid ? ref_index(norm) : -1, r;
     void *value, *before = at >= 0 ? R.e[at].value : NULL;
     if (valid && at < 0 && R.n == MODEL_MAX)
         return;

@@ -71,6 +71,13 @@ static long score(const struct name *p, const struct name *h) {
     return sc;
 }
 
+/* '*' is a whole label or nothing: "w*.example.test" is a mistake, not a pattern. */
+static int stars_are_labels(const struct name *p) {
+    for (unsigned i = 0; i < p->nlabels; i++)
+        if (!is_star(p, i) && memchr(p->text + p->off[i], '*', p->len[i])) return 0;
+    return 1;
+}
+
 static struct entry *find_exact(const struct us_sni_tree *t, const struct name *p) {
     for (unsigned i = 0; i < t->count; i++)
         if (strcmp(t->entries[i].name.text, p->text) == 0) return &t->entries[i];
@@ -89,7 +96,7 @@ void us_sni_tree_free(struct us_sni_tree *t, void (*free_value)(void *value)) {
 
 int us_sni_tree_add(struct us_sni_tree *t, const char *pattern, void *value) {
     struct name p;
-    if (!pattern || parse_name(pattern, &p) != 0) return -1;
+    if (!t || !pattern || parse_name(pattern, &p) != 0 || !stars_are_labels(&p)) return -1;
     if (find_exact(t, &p)) return 1;
     if (t->count == t->cap) {
         unsigned cap = t->cap ? t->cap * 2 : 4;
@@ -106,7 +113,7 @@ int us_sni_tree_add(struct us_sni_tree *t, const char *pattern, void *value) {
 
 void *us_sni_tree_remove(struct us_sni_tree *t, const char *pattern) {
     struct name p;
-    if (!pattern || parse_name(pattern, &p) != 0) return NULL;
+    if (!t || !pattern || parse_name(pattern, &p) != 0) return NULL;
     struct entry *e = find_exact(t, &p);
     if (!e) return NULL;
     void *value = e->value;
@@ -116,7 +123,7 @@ void *us_sni_tree_remove(struct us_sni_tree *t, const char *pattern) {
 
 void *us_sni_tree_find(const struct us_sni_tree *t, const char *pattern) {
     struct name p;
-    if (!pattern || parse_name(pattern, &p) != 0) return NULL;
+    if (!t || !pattern || parse_name(pattern, &p) != 0) return NULL;
     struct entry *e = find_exact(t, &p);
     return e ? e->value : NULL;
 }

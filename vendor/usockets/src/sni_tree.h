@@ -19,7 +19,8 @@ struct us_sni_tree;
 struct us_sni_tree *us_sni_tree_create(void);
 /* free_value (may be NULL) is called for every value still in the table. */
 void us_sni_tree_free(struct us_sni_tree *t, void (*free_value)(void *value));
-/* 0 added, 1 the pattern exists already (nothing changed), -1 invalid pattern or no memory. */
+/* 0 added, 1 the pattern exists already (nothing changed), -1 invalid pattern
+ * (a '*' that is not a whole label included) or no memory. */
 int us_sni_tree_add(struct us_sni_tree *t, const char *pattern, void *value);
 /* Removes the exact pattern; returns its value, NULL if absent. */
 void *us_sni_tree_remove(struct us_sni_tree *t, const char *pattern);
