@@ -10,9 +10,15 @@ bounded in time.  See bench/README.md for what is measured and the caveats.
                          [--handlers sync,async_cork_end,async_end]
                          [--baseline REV] [--skip-install]
                          [--markdown-out FILE]
+
+With --tls it is the HTTPS benchmark instead: socketify_cy, socketify and
+uvicorn over TLS 1.3 (a certificate made at run time), socketify_cy over plain
+TCP alongside, and the modes keepalive, pipelined, handshake and resume (new
+connections per second, measured by bench/tls_handshake.c).
 """
 import argparse
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -22,8 +28,10 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -68,6 +76,22 @@ SERVERS = {
 BASE_NAMES = tuple(SERVERS)         # the names --only accepts
 OURS = "socketify_cy"
 MODES = ("keepalive", "pipelined")
+
+# --tls: the HTTPS benchmark.  The TLS servers are the plain ones given
+# BENCH_TLS_CERT / BENCH_TLS_KEY (their spec gets "tls": the files);
+# socketify_cy also runs over plain TCP in the same session, as PLAIN.
+PLAIN = "socketify_cy-plain"
+TLS_NAMES = ("socketify_cy", PLAIN, "socketify", "uvicorn")   # what --tls --only accepts
+HANDSHAKE_MODES = ("handshake", "resume")   # one request per new connection
+TLS_MODES = MODES + HANDSHAKE_MODES
+TLS_HANDLERS = ("sync",)                    # the --tls default of --handlers
+TLS_CLIENT_SRC = os.path.join(BENCH_DIR, "tls_handshake.c")
+TLS_CLIENT_BIN = os.path.join(BENCH_DIR, ".tls_handshake")
+HANDSHAKE_CONNECTIONS = 64                  # connections in progress at once
+HANDSHAKE_TIMEOUT_S = 5                     # per connection
+# Targets of the TLS work (req per server CPU-second, keep-alive):
+TARGET_VS_REFERENCE = 2.0                   # socketify_cy HTTPS / socketify HTTPS
+TARGET_VS_PLAIN = 0.75                      # socketify_cy HTTPS / socketify_cy plain TCP
 PEER_PACKAGES = ["socketify", "uvicorn", "uvloop", "httptools", "granian"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -126,7 +150,7 @@ def pip(*args, log_path=None, timeout=1800, venv=VENV_DIR):
     return proc
 
 
-def ensure_venv(skip_install, log_dir, build_ours=True):
+def ensure_venv(skip_install, log_dir, build_ours=True, extra_packages=()):
     if not os.path.exists(venv_python()):
         if skip_install:
             sys.exit(f"error: --skip-install given but {VENV_DIR} does not exist")
@@ -136,7 +160,7 @@ def ensure_venv(skip_install, log_dir, build_ours=True):
         return {}
     pip_log = os.path.join(log_dir, "pip.log")
     notes = {}
-    proc = pip("install", *PEER_PACKAGES, log_path=pip_log)
+    proc = pip("install", *PEER_PACKAGES, *extra_packages, log_path=pip_log)
     if proc.returncode != 0:
         log(f"warning: installing the peers failed (see {pip_log}):\n"
             + tail(proc.stdout + proc.stderr))
@@ -278,8 +302,88 @@ def package_versions(venv=VENV_DIR):
         pkgs = {p["name"].lower(): p["version"] for p in json.loads(proc.stdout)}
     except Exception:
         return {}
-    wanted = PEER_PACKAGES + ["socketify-cy", "socketify_cy", "cffi"]
+    wanted = PEER_PACKAGES + ["socketify-cy", "socketify_cy", "cffi", "trustme"]
     return {k: v for k, v in pkgs.items() if k in wanted or k.replace("-", "_") in wanted}
+
+
+# --------------------------------------------------------------------------
+# --tls: certificate and handshake client
+# --------------------------------------------------------------------------
+
+# Run by the bench venv's python: CA + leaf for 127.0.0.1, ECDSA P-256 keys.
+TRUSTME_SCRIPT = """
+import os, sys, trustme
+out = sys.argv[1]
+kind = getattr(trustme, "KeyType", None)
+kw = {"key_type": kind.ECDSA} if kind else {}
+ca = trustme.CA(**kw)
+leaf = ca.issue_cert("127.0.0.1", **kw)
+ca.cert_pem.write_to_path(os.path.join(out, "ca.pem"))
+leaf.private_key_pem.write_to_path(os.path.join(out, "key.pem"))
+with open(os.path.join(out, "cert.pem"), "wb") as fh:
+    for blob in leaf.cert_chain_pems:
+        fh.write(blob.bytes())
+print(trustme.__version__ if hasattr(trustme, "__version__") else "")
+"""
+
+
+def make_tls_files(out_dir):
+    """A certificate for 127.0.0.1 (ECDSA P-256) in out_dir: with trustme if
+    the bench venv has it (a CA and a leaf it signed), else a self-signed one
+    from the openssl CLI (its own CA).  Returns {"cert", "key", "ca", "tool"}."""
+    files = {k: os.path.join(out_dir, f"{k}.pem") for k in ("cert", "key", "ca")}
+    ok, _ = check_import("trustme")
+    if ok:
+        proc = subprocess.run([venv_python(), "-c", TRUSTME_SCRIPT, out_dir],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0:
+            return dict(files, tool=f"trustme {proc.stdout.strip()}".strip())
+        log("trustme failed, using the openssl CLI:\n" + tail(proc.stdout + proc.stderr, 5))
+    if not shutil.which("openssl"):
+        log("openssl CLI not found: installing it")
+        if not apt_install("openssl") or not shutil.which("openssl"):
+            sys.exit("error: need trustme in the bench venv or the openssl CLI for --tls")
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", files["key"],
+           "-out", files["cert"], "-days", "7", "-subj", "/CN=127.0.0.1",
+           "-addext", "subjectAltName=IP:127.0.0.1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        sys.exit("error: openssl req failed:\n" + tail(proc.stdout + proc.stderr))
+    shutil.copyfile(files["cert"], files["ca"])      # self-signed: its own CA
+    version = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout
+    return dict(files, tool="openssl req -x509 (" + " ".join(version.split()[:2]) + ")")
+
+
+def cert_fingerprint(path):
+    """sha256 of the first certificate in a PEM file."""
+    with open(path) as fh:
+        pem = fh.read()
+    der = ssl.PEM_cert_to_DER_cert(pem[:pem.index("-----END CERTIFICATE-----") + 25])
+    return hashlib.sha256(der).hexdigest()
+
+
+def build_tls_client():
+    """cc -O2 -o bench/.tls_handshake bench/tls_handshake.c -lssl -lcrypto
+    (every run: it takes a second); gcc and libssl-dev are installed if missing."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        log("no C compiler: installing gcc")
+        if not apt_install("gcc") or not shutil.which("cc"):
+            sys.exit("error: a C compiler (cc) is needed for bench/tls_handshake.c")
+        cc = shutil.which("cc")
+    cmd = [cc, "-O2", "-o", TLS_CLIENT_BIN, TLS_CLIENT_SRC, "-lssl", "-lcrypto"]
+    for attempt in (1, 2):
+        log("$ " + " ".join(os.path.relpath(c) if c.startswith(BENCH_DIR) else c for c in cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode == 0:
+            return
+        if attempt == 1 and "openssl/" in proc.stderr:
+            log("OpenSSL headers missing: installing libssl-dev")
+            apt_install("libssl-dev")
+            continue
+        sys.exit("error: building the handshake client failed:\n"
+                 + tail(proc.stdout + proc.stderr))
 
 
 # --------------------------------------------------------------------------
@@ -448,6 +552,10 @@ class Server:
                    BENCH_PORT=str(self.port), BENCH_HANDLER=self.handler)
         env.pop("PYTHONPATH", None)
         env.pop("VIRTUAL_ENV", None)
+        env.pop("BENCH_TLS_CERT", None)
+        env.pop("BENCH_TLS_KEY", None)
+        if spec.get("tls"):         # --tls: the server script serves HTTPS
+            env.update(BENCH_TLS_CERT=spec["tls"]["cert"], BENCH_TLS_KEY=spec["tls"]["key"])
         self.logfh = open(self.log_path, "w")
         cmd = ["taskset", "-c", SERVER_CPU, venv_python(spec["venv"]), script,
                str(self.port), self.handler]
@@ -484,15 +592,23 @@ class Server:
         else:
             raise ServerError(f"{self.name} did not accept on {HOST}:{self.port} "
                               f"within {STARTUP_TIMEOUT_S}s; log:\n{self.log_tail()}")
-        # The port accepts: the response must be 200 with exactly our body.
-        last_err = None
+        # The port accepts: the response must be 200 with exactly our body
+        # (with --tls: over TLS 1.3, the certificate checked against our CA).
+        tls = SERVERS[self.name].get("tls")
+        last_err = tls_info = None
         for _ in range(20):
             try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+                if tls:
+                    conn = http.client.HTTPSConnection(HOST, self.port, timeout=5,
+                                                       context=tls_client_context(tls))
+                else:
+                    conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
                 conn.request("GET", "/")
                 resp = conn.getresponse()
                 body = resp.read()
                 raw_headers = resp.getheaders()
+                if tls:
+                    tls_info = {"version": conn.sock.version(), "cipher": conn.sock.cipher()[0]}
                 conn.close()
             except (OSError, http.client.HTTPException) as exc:
                 last_err = exc
@@ -503,6 +619,8 @@ class Server:
                                   f"expected 200 {EXPECTED_BODY!r}")
             self.response = {"status": resp.status, "headers": raw_headers,
                              "body": body.decode()}
+            if tls_info:
+                self.response["tls"] = tls_info
             return
         raise ServerError(f"{self.name}: GET / failed: {last_err!r}; log:\n{self.log_tail()}")
 
@@ -541,6 +659,14 @@ class Server:
         return info
 
 
+def tls_client_context(tls):
+    """Client context for the readiness check: TLS 1.3 only, the server's
+    certificate verified against the run's CA for the name 127.0.0.1."""
+    ctx = ssl.create_default_context(cafile=tls["ca"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
 def proc_alive(pid):
     """True if pid exists and is not a zombie."""
     try:
@@ -562,10 +688,10 @@ def pid_started_by_us(pid, session_id):
 # wrk
 # --------------------------------------------------------------------------
 
-def wrk_cmd(mode, duration, port):
+def wrk_cmd(mode, duration, port, tls=False):
     cmd = ["taskset", "-c", WRK_CPU, "wrk", "-t1", f"-c{CONNECTIONS}",
            f"-d{duration}s", "--timeout", "5s"]
-    url = f"http://{HOST}:{port}/"
+    url = f"{'https' if tls else 'http'}://{HOST}:{port}/"
     if mode == "pipelined":
         return cmd + ["-s", PIPELINE_LUA, url, "--", str(PIPELINE_DEPTH)]
     return cmd + [url]
@@ -600,13 +726,58 @@ def parse_wrk(out):
     return res
 
 
-def run_wrk(mode, duration, port):
-    cmd = wrk_cmd(mode, duration, port)
+def run_wrk(mode, duration, port, tls=False):
+    cmd = wrk_cmd(mode, duration, port, tls)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise ServerError(f"wrk exited {proc.returncode}: {tail(out, 5)}")
     return out, cmd
+
+
+def handshake_cmd(mode, duration, port, tls=True):
+    """bench/.tls_handshake: a new connection per request; `resume` offers the
+    slot's previous session; a plain server gets plain TCP connections."""
+    cmd = ["taskset", "-c", WRK_CPU, TLS_CLIENT_BIN, "--port", str(port),
+           "--duration", str(duration), "--conns", str(HANDSHAKE_CONNECTIONS),
+           "--timeout", str(HANDSHAKE_TIMEOUT_S)]
+    if not tls:
+        return cmd + ["--plain"]
+    return cmd + (["--resume"] if mode == "resume" else [])
+
+
+def run_handshake(mode, duration, port, tls=True):
+    cmd = handshake_cmd(mode, duration, port, tls)
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=duration + HANDSHAKE_TIMEOUT_S + 60)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
+    try:
+        if proc.returncode != 0 or line is None:
+            raise ValueError("no result")
+        return json.loads(line), cmd
+    except ValueError:
+        raise ServerError(f"tls_handshake exited {proc.returncode}: "
+                          f"{tail(proc.stdout + proc.stderr, 5)}") from None
+
+
+def run_load(mode, duration, port, tls=False):
+    """One load run; returns (the figures every sample has, raw output):
+    wrk for keepalive/pipelined, tls_handshake for the handshake modes
+    (requests = connections, each carrying one request)."""
+    if mode not in HANDSHAKE_MODES:
+        out, cmd = run_wrk(mode, duration, port, tls)
+        return parse_wrk(out), {"wrk_cmd": cmd, "wrk_output": out}
+    res, cmd = run_handshake(mode, duration, port, tls)
+    counts = res["error_counts"]
+    parsed = {
+        "rps": res["conns_per_s"], "requests": res["connections"],
+        "wrk_elapsed_s": res["seconds"],
+        "non2xx": counts["response"],
+        "socket_errors": {k: counts[k] for k in ("connect", "handshake", "io", "timeout")},
+        "latency_avg_ms": res["latency_avg_ms"],
+        "resumed_fraction": res["resumed_fraction"] if tls else None,
+    }
+    return parsed, {"client_cmd": cmd, "client": res}
 
 
 # --------------------------------------------------------------------------
@@ -616,6 +787,7 @@ def run_wrk(mode, duration, port):
 def bench_server(name, handler, port, round_no, modes, duration, log_dir, measure_idle):
     server = Server(name, handler, port,
                     os.path.join(log_dir, f"{name}-{handler}-r{round_no}.log"))
+    tls = bool(SERVERS[name].get("tls"))
     start_rec = {"round": round_no, "server": name, "handler": handler, "port": port}
     samples = []
     try:
@@ -637,21 +809,23 @@ def bench_server(name, handler, port, round_no, modes, duration, log_dir, measur
             start_rec["idle_cpu_pct"] = round(idle_pct, 3)
 
         for mode in modes:
-            run_wrk(mode, WARMUP_S, port)            # warm-up, not recorded
+            if not_offered(name, handler, mode):
+                continue                             # resume on plain TCP
+            run_load(mode, WARMUP_S, port, tls)      # warm-up, not recorded
             server.remember_pids()
             stat0, wrk0, wall0 = cpu_stat(), children_cpu_seconds(), time.monotonic()
             cpu0 = tree_cpu_seconds(pid)
-            out, cmd = run_wrk(mode, duration, port)
+            parsed, raw = run_load(mode, duration, port, tls)
             cpu1 = tree_cpu_seconds(pid)
             stat1, wrk1, wall1 = cpu_stat(), children_cpu_seconds(), time.monotonic()
             load = machine_load(stat0, stat1, wall1 - wall0)
             wrk_cpu_s = wrk1 - wrk0
             if server.proc.poll() is not None:
                 raise ServerError(f"{name} died during {mode} load; log:\n{server.log_tail()}")
-            parsed = parse_wrk(out)
             cpu_s = cpu1 - cpu0
             sample = {
                 "round": round_no, "server": name, "handler": handler, "mode": mode,
+                "tls": tls,
                 **parsed,
                 "server_cpu_s": round(cpu_s, 3),
                 "req_per_cpu_s": (parsed["requests"] / cpu_s
@@ -660,6 +834,8 @@ def bench_server(name, handler, port, round_no, modes, duration, log_dir, measur
                 "rss_after_main_kib": rss_kib(pid),
                 "idle_cpu_pct": start_rec.get("idle_cpu_pct"),
                 "wall_s": round(wall1 - wall0, 3),
+                "server_cpu_pct": round(100.0 * cpu_s / (wall1 - wall0), 1),
+                # the load client's CPU: wrk, or tls_handshake in the handshake modes
                 "wrk_cpu_s": round(wrk_cpu_s, 3),
                 "machine_busy_pct": load["busy_pct"],
                 "machine_steal_pct": load["steal_pct"],
@@ -668,16 +844,19 @@ def bench_server(name, handler, port, round_no, modes, duration, log_dir, measur
                 # either): high values mean the figures are disturbed.
                 "foreign_cpu_pct": round(100.0 * max(0.0, load["busy_cpu_s"] - cpu_s - wrk_cpu_s)
                                          / (wall1 - wall0), 1),
-                "wrk_cmd": cmd,
-                "wrk_output": out,
+                **raw,
             }
             errs = parsed["non2xx"] + sum(parsed["socket_errors"].values())
+            resumed = parsed.get("resumed_fraction")
             log(f"  {name:20s} {handler:14s} {mode:9s} {parsed['rps'] or 0:>9,.0f} req/s  "
                 f"cpu {cpu_s:6.2f}s  "
                 f"{(sample['req_per_cpu_s'] or 0):>9,.0f} req/cpu-s  "
                 f"rss {sample['rss_after_kib'] / 1024:6.1f} MiB  "
-                f"wrk {100 * wrk_cpu_s / sample['wall_s']:3.0f}%  "
+                f"{'wrk' if mode not in HANDSHAKE_MODES else 'cli'} "
+                f"{100 * wrk_cpu_s / sample['wall_s']:3.0f}%  "
                 f"other {sample['foreign_cpu_pct']:3.0f}%"
+                + (f"  resumed {100 * resumed:.1f}%" if mode == "resume" and resumed is not None
+                   else "")
                 + (f"  ERRORS {errs}" if errs else ""))
             samples.append(sample)
     except ServerError as exc:
@@ -709,8 +888,10 @@ def fmt_ratio(a, b):
     return "–" if a is None or not b else f"{a / b:.2f}×"
 
 
-def not_offered(name, handler):
-    """Why `name` does not run `handler`, or None if it does."""
+def not_offered(name, handler, mode=None):
+    """Why `name` does not run `handler` (in `mode`), or None if it does."""
+    if mode == "resume" and not SERVERS[name].get("tls"):
+        return "n/a: plain TCP, no TLS session to resume"
     if handler in SERVERS[name]["handlers"]:
         return None
     return "n/a: no cork in ASGI/RSGI, variant not run"
@@ -733,19 +914,29 @@ def cell_stats(samples, starts, name, handler, mode):
         "sock": sum(sum(s["socket_errors"].values()) for s in ss),
         "wrk": median([100 * s["wrk_cpu_s"] / s["wall_s"] for s in ss]),
         "other": median([s["foreign_cpu_pct"] for s in ss]),
+        "server_cpu": median([100 * s["server_cpu_s"] / s["wall_s"] for s in ss]),
+        "resumed": median([s.get("resumed_fraction") for s in ss]),
     }
 
 
-def failure(name, handler, starts, unavailable):
+def failure(name, handler, starts, unavailable, mode=None):
     """Text for a table cell when a server/variant has no samples."""
     if unavailable.get(name):
         return f"unavailable: {unavailable[name]}"
-    why = not_offered(name, handler)
+    why = not_offered(name, handler, mode)
     if why:
         return why
     errs = [x.get("error", "") for x in starts
             if x["server"] == name and x.get("handler") == handler]
-    return "failed: " + next((e.splitlines()[0] for e in errs if e), "no samples")
+    err = next((e for e in errs if e), None)
+    if not err:
+        return "failed: no samples"
+    lines = [l.strip() for l in err.splitlines() if l.strip()]
+    first = lines[0]
+    if first.endswith("; log:") and len(lines) > 1:
+        # "... exited during startup (code 1); log:" + the log: show its last line
+        first = first[:-len("; log:")] + ": " + lines[-1][:200]
+    return "failed: " + first.replace("|", "\\|")
 
 
 def table_row(cells):
@@ -756,9 +947,19 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
     """Markdown: a headline table of req per server CPU-second (every mode x
     handler), then one detailed table per mode x handler.  Ratios are against
     socketify (REFERENCE); with a baseline, also socketify_cy / baseline."""
-    lines = [f"Plaintext benchmark, {meta['timestamp']}: {meta['rounds']} round(s), "
-             f"{meta['duration_s']} s per run, wrk -t1 -c{CONNECTIONS} on CPU {WRK_CPU}, "
-             f"servers on CPU {SERVER_CPU}; medians over rounds."]
+    tls = meta.get("tls")
+    if tls:
+        lines = [f"HTTPS benchmark, {meta['timestamp']}: {meta['rounds']} round(s), "
+                 f"{meta['duration_s']} s per run, TLS 1.3 ({tls['cert_key']} certificate, "
+                 f"{tls['tool']}); load on CPU {WRK_CPU}: wrk -t1 -c{CONNECTIONS} (keepalive, "
+                 f"pipelined), tls_handshake with {HANDSHAKE_CONNECTIONS} connections in "
+                 f"progress (handshake, resume); servers on CPU {SERVER_CPU}; "
+                 f"`{PLAIN}` = socketify_cy over plain TCP in the same session; "
+                 "medians over rounds."]
+    else:
+        lines = [f"Plaintext benchmark, {meta['timestamp']}: {meta['rounds']} round(s), "
+                 f"{meta['duration_s']} s per run, wrk -t1 -c{CONNECTIONS} on CPU {WRK_CPU}, "
+                 f"servers on CPU {SERVER_CPU}; medians over rounds."]
     if baseline:
         lines.append(f"`{baseline}` = socketify_cy built from {meta['baseline']['sha']}; "
                      f"`{OURS}` = the current tree ({meta.get('git_head')}).")
@@ -767,12 +968,14 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
              for n in names for h in handlers for m in modes}
 
     def rpc(n, h, m):
-        st = stats[(n, h, m)]
-        return st["rpc"] if st["n"] else None
+        st = stats.get((n, h, m))
+        return st["rpc"] if st and st["n"] else None
 
     # headline: req per server CPU-second
     cols = [(m, h) for m in modes for h in handlers]
-    lines += ["### Requests per server CPU-second (median)", "",
+    lines += ["### Requests per server CPU-second (median)"
+              + ("; handshake, resume: one request per new connection, so = new "
+                 "connections per server CPU-second" if tls else ""), "",
               table_row(["server"] + [f"{m} {h}" for m, h in cols]),
               table_row(["---"] * (len(cols) + 1))]
     none_completed = False
@@ -782,7 +985,7 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
             v = rpc(n, h, m)
             if v is not None:
                 cells.append(fmt_int(v))
-            elif not_offered(n, h):
+            elif not_offered(n, h, m):
                 cells.append("n/a")
             elif stats[(n, h, m)]["n"]:
                 # it ran, but wrk completed no request (e.g. the server closed
@@ -799,15 +1002,22 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
         ratio_rows.append((baseline, REFERENCE))
     if baseline and OURS in names:
         ratio_rows.append((OURS, baseline))
+    if tls and OURS in names and PLAIN in names:
+        ratio_rows.append((OURS, PLAIN))
     for a, b in ratio_rows:
-        label = f"**{a} / {b}**" + (" (after / before)" if b == baseline else "")
+        label = (f"**{a} / {b}**" + (" (after / before)" if b == baseline else "")
+                 + (" (TLS / plain TCP)" if b == PLAIN else ""))
         lines.append(table_row([label] + [fmt_ratio(rpc(a, h, m), rpc(b, h, m))
                                           for m, h in cols]))
     lines += ["", "n/a: uvicorn and granian have no cork (ASGI/RSGI), so only `sync` and "
               "`async_end` (one `await asyncio.sleep(0)` before the response) run there."
-              + (" 0 ✗: the server ran but completed no request; wrk saw only socket "
-                 "errors (see the errors column below)." if none_completed else "")
+              + (f" `{PLAIN}` has no `resume` (no TLS); its `handshake` column is a new "
+                 "plain TCP connection per request." if tls else "")
+              + (" 0 ✗: the server ran but completed no request; the client saw only "
+                 "socket errors (see the errors column below)." if none_completed else "")
               + " –: no sample (unavailable or failed, see below).", ""]
+    if tls:
+        lines += tls_targets(handlers, rpc, names)
 
     # details per mode x handler
     head = ["server", "req/s median (min–max)", "req per server CPU-second (median)",
@@ -815,20 +1025,31 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
             f"ratio req/CPU-s vs {REFERENCE}"]
     if baseline:
         head += [f"ratio req/s vs {baseline}", f"ratio req/CPU-s vs {baseline}"]
-    head += ["errors (non-2xx / socket)", "wrk CPU %", "other load %"]
+    head += ["errors (non-2xx / socket)"]
+    head += ["server CPU %", "client CPU %"] if tls else ["wrk CPU %"]
+    head += ["other load %"]
+    titles = {
+        "keepalive": "keep-alive (1 request per write)",
+        "pipelined": f"pipelined ({PIPELINE_DEPTH} requests per write)",
+        "handshake": "a new connection per request, full TLS 1.3 handshake (no resumption; "
+                     f"`{PLAIN}`: plain TCP connect)",
+        "resume": "a new connection per request, resuming the session of the previous one "
+                  "(TLS 1.3 ticket)",
+    }
     for mode in modes:
-        title = ("keep-alive (1 request per write)" if mode == "keepalive"
-                 else f"pipelined ({PIPELINE_DEPTH} requests per write)")
+        title = titles[mode]
+        mode_head = head + (["resumed %"] if mode == "resume" else [])
         for handler in handlers:
             lines += [f"### {mode} / {handler}: {title}", "",
-                      table_row(head), table_row(["---"] * len(head))]
+                      table_row(mode_head), table_row(["---"] * len(mode_head))]
             ref = stats.get((REFERENCE, handler, mode))
             base = stats.get((baseline, handler, mode)) if baseline else None
             for name in names:
                 st = stats[(name, handler, mode)]
                 if not st["n"]:
-                    lines.append(table_row([name, failure(name, handler, starts, unavailable)]
-                                           + [""] * (len(head) - 2)))
+                    lines.append(table_row([name, failure(name, handler, starts, unavailable,
+                                                          mode)]
+                                           + [""] * (len(mode_head) - 2)))
                     continue
                 rss = "–" if st["rss"] is None else f"{st['rss'] / 1024:.1f}"
                 idle = "–" if st["idle"] is None else f"{st['idle']:.2f}"
@@ -841,10 +1062,23 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
                 if baseline:
                     cells += [fmt_ratio(st["rps"], base and base["n"] and base["rps"]),
                               fmt_ratio(st["rpc"], base and base["n"] and base["rpc"])]
-                cells += [f"{st['non2xx']} / {st['sock']}",
-                          f"{st['wrk']:.0f}", f"{st['other']:.0f}"]
+                cells += [f"{st['non2xx']} / {st['sock']}"]
+                cells += ([f"{st['server_cpu']:.0f}"] if tls else []) + [f"{st['wrk']:.0f}"]
+                cells += [f"{st['other']:.0f}"]
+                if mode == "resume":
+                    cells.append("–" if st["resumed"] is None else f"{100 * st['resumed']:.1f}")
                 lines.append(table_row(cells))
             lines.append("")
+    if tls:
+        lines.append("handshake, resume: each request on a new connection (tls_handshake: "
+                     "connect, handshake, `Connection: close` request, read until the server "
+                     "closes), so req/s = new connections per second; errors = bad responses "
+                     "/ connect, handshake, I/O and timeout errors. resumed % = connections "
+                     "the server resumed (the first one of each of the "
+                     f"{HANDSHAKE_CONNECTIONS} slots is always full). server CPU % near 100 "
+                     "means the server's core set req/s; client CPU % near 100 means the "
+                     "client did (then only req per server CPU-second compares the servers).")
+        lines.append("")
     lines.append("req per server CPU-second = requests completed / (utime+stime of the "
                  "server's process tree during the run); RSS is summed over the process "
                  "tree. wrk CPU % near 100 means the client, not the server, set req/s. "
@@ -855,6 +1089,45 @@ def build_tables(names, modes, handlers, samples, starts, unavailable, meta, bas
     return "\n".join(lines) + "\n"
 
 
+def tls_targets(handlers, rpc, names):
+    """--tls: the TLS work's targets as ratios of req per server CPU-second."""
+    if OURS not in names or (REFERENCE not in names and PLAIN not in names):
+        return []
+    lines = ["### Targets (requests per server CPU-second, medians)", "",
+             table_row(["handler", "figure", "value", "target", "met"]),
+             table_row(["---"] * 5)]
+
+    def row(handler, label, a, b, target):
+        if a is None or not b:
+            lines.append(table_row([handler, label, "–", f"≥ {target:g}×" if target else "–",
+                                    "–"]))
+            return
+        r = a / b
+        met = "–" if target is None else ("yes" if r >= target else "**no**")
+        lines.append(table_row([handler, label, f"{r:.2f}×",
+                                f"≥ {target:g}×" if target else "–", met]))
+
+    for h in handlers:
+        if REFERENCE in names:
+            row(h, f"HTTPS keep-alive: {OURS} / {REFERENCE}", rpc(OURS, h, "keepalive"),
+                rpc(REFERENCE, h, "keepalive"), TARGET_VS_REFERENCE)
+        if PLAIN in names:
+            row(h, f"{OURS} keep-alive: HTTPS / plain TCP", rpc(OURS, h, "keepalive"),
+                rpc(PLAIN, h, "keepalive"), TARGET_VS_PLAIN)
+            row(h, f"{OURS} pipelined: HTTPS / plain TCP", rpc(OURS, h, "pipelined"),
+                rpc(PLAIN, h, "pipelined"), None)
+    lines.append("")
+    if PLAIN in names:
+        for h in handlers:
+            for mode in ("keepalive", "pipelined"):
+                a, b = rpc(OURS, h, mode), rpc(PLAIN, h, mode)
+                if a is not None and b:
+                    lines.append(f"* {h}, {mode}: TLS costs {OURS} {100 * (1 - a / b):.0f}% "
+                                 "of its plain-TCP requests per CPU-second.")
+        lines.append("")
+    return lines
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
@@ -863,12 +1136,19 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=10, help="seconds per measured run")
-    ap.add_argument("--only", default=",".join(BASE_NAMES),
-                    help="comma list of servers (default: %(default)s)")
-    ap.add_argument("--modes", default=",".join(MODES),
-                    help="comma list of modes (default: %(default)s)")
-    ap.add_argument("--handlers", default=",".join(HANDLERS),
-                    help="comma list of handler variants (default: %(default)s); "
+    ap.add_argument("--tls", action="store_true",
+                    help="the HTTPS benchmark: servers " + ",".join(TLS_NAMES) + f" ({PLAIN} "
+                         "= socketify_cy over plain TCP), modes " + ",".join(TLS_MODES)
+                         + ", handler sync by default; see bench/README.md")
+    ap.add_argument("--only", default=None,
+                    help="comma list of servers (default: " + ",".join(BASE_NAMES)
+                         + "; with --tls: " + ",".join(TLS_NAMES) + ")")
+    ap.add_argument("--modes", default=None,
+                    help="comma list of modes (default: " + ",".join(MODES)
+                         + "; with --tls: " + ",".join(TLS_MODES) + ")")
+    ap.add_argument("--handlers", default=None,
+                    help="comma list of handler variants (default: " + ",".join(HANDLERS)
+                         + "; with --tls: " + ",".join(TLS_HANDLERS) + "); "
                          "uvicorn and granian run only sync and async_end")
     ap.add_argument("--baseline", metavar="REV",
                     help="also measure socketify_cy built from git revision REV of this "
@@ -882,16 +1162,22 @@ def parse_args(argv=None):
                          f"machine's background load to drop below {QUIET_PCT}%% of "
                          "a core (default 0: do not wait)")
     args = ap.parse_args(argv)
+    names_ok, modes_ok = (TLS_NAMES, TLS_MODES) if args.tls else (BASE_NAMES, MODES)
+    args.only = args.only if args.only is not None else ",".join(names_ok)
+    args.modes = args.modes if args.modes is not None else ",".join(modes_ok)
+    if args.handlers is None:
+        args.handlers = ",".join(TLS_HANDLERS if args.tls else HANDLERS)
     args.names = [n.strip() for n in args.only.split(",") if n.strip()]
     args.mode_list = [m.strip() for m in args.modes.split(",") if m.strip()]
     args.handler_list = [h.strip() for h in args.handlers.split(",") if h.strip()]
     for n in args.names:
-        if n not in BASE_NAMES:
-            ap.error(f"unknown server {n!r}; choose from {', '.join(BASE_NAMES)} "
-                     "(the baseline is added by --baseline)")
+        if n not in names_ok:
+            ap.error(f"unknown server {n!r}{' with --tls' if args.tls else ''}; choose from "
+                     f"{', '.join(names_ok)} (the baseline is added by --baseline)")
     for m in args.mode_list:
-        if m not in MODES:
-            ap.error(f"unknown mode {m!r}; choose from {', '.join(MODES)}")
+        if m not in modes_ok:
+            ap.error(f"unknown mode {m!r}{' without --tls' if not args.tls else ''}; "
+                     f"choose from {', '.join(modes_ok)}")
     for h in args.handler_list:
         if h not in HANDLERS:
             ap.error(f"unknown handler variant {h!r}; choose from {', '.join(HANDLERS)}")
@@ -903,18 +1189,23 @@ def parse_args(argv=None):
         ap.error("--rounds and --duration must be >= 1")
     if len(set(args.names)) != len(args.names):
         ap.error("--only lists a server twice")
+    if len(set(args.mode_list)) != len(args.mode_list):
+        ap.error("--modes lists a mode twice")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    prefix = "tls-" if args.tls else ""
     os.makedirs(RESULTS_DIR, exist_ok=True)
-    log_dir = os.path.join(RESULTS_DIR, f"{stamp}-logs")
+    log_dir = os.path.join(RESULTS_DIR, f"{prefix}{stamp}-logs")
     os.makedirs(log_dir, exist_ok=True)
 
     ensure_taskset()
     ensure_wrk()
+    if args.tls and set(args.mode_list) & set(HANDSHAKE_MODES):
+        build_tls_client()
     background = background_load()
     log(f"background CPU load before the run: {background:.0f}% (of {os.cpu_count() * 100}%)")
     if background > 20:
@@ -923,8 +1214,11 @@ def main(argv=None):
 
     names = list(args.names)
     # every server's port is fixed by its place in this list
-    port_names = list(BASE_NAMES)
+    port_names = list(TLS_NAMES if args.tls else BASE_NAMES)
     baseline = baseline_info = None
+    if args.tls:
+        # socketify_cy over plain TCP: the same server, without the TLS files
+        SERVERS[PLAIN] = dict(SERVERS[OURS])
     if args.baseline:
         sha, label = resolve_rev(args.baseline)
         baseline = f"{OURS}@{label}"
@@ -936,7 +1230,26 @@ def main(argv=None):
         baseline_info = {"rev": args.baseline, "sha": sha, "label": label,
                          "build_dir": build_dir, "venv": venv}
 
-    notes = ensure_venv(args.skip_install, log_dir, build_ours=OURS in names)
+    # --tls: trustme makes the certificate (the openssl CLI if it is missing)
+    notes = ensure_venv(args.skip_install, log_dir,
+                        build_ours=OURS in names or PLAIN in names,
+                        extra_packages=("trustme",) if args.tls else ())
+    if PLAIN in names and OURS in notes:
+        notes[PLAIN] = notes[OURS]
+    tls_info = tls_dir = None
+    if args.tls:
+        # a fresh certificate for this run (removed at the end); every TLS
+        # server (and a baseline, which copies socketify_cy's spec) gets it
+        tls_dir = tempfile.mkdtemp(prefix="bench-tls-")
+        files = make_tls_files(tls_dir)
+        tls_info = {"tool": files["tool"], "cert_sha256": cert_fingerprint(files["cert"]),
+                    "cert_key": "ECDSA P-256", "dir": tls_dir,
+                    "handshake_connections": HANDSHAKE_CONNECTIONS}
+        for n in TLS_NAMES:
+            if n != PLAIN:
+                SERVERS[n] = dict(SERVERS[n], tls=files)
+        if baseline:
+            SERVERS[baseline] = dict(SERVERS[baseline], tls=files)
     if baseline:
         why = ensure_baseline(baseline_info["sha"], baseline_info["label"],
                               args.skip_install, log_dir)
@@ -965,17 +1278,20 @@ def main(argv=None):
         "packages": package_versions(),
         "git_head": git_head(),
         "background_load_pct": round(background, 1),
+        "tls": tls_info,
     }
     units = sum(len(meta["handlers_per_server"][n]) for n in runnable)
-    per_round = (units * (3 + len(args.mode_list) * (WARMUP_S + args.duration))
-                 + len(runnable) * IDLE_S)
+    per_round = sum(len(meta["handlers_per_server"][n])
+                    * (3 + sum(WARMUP_S + args.duration for m in args.mode_list
+                               if not not_offered(n, "sync", m)))
+                    for n in runnable) + len(runnable) * IDLE_S
     log(f"servers: {', '.join(runnable) or 'none'}"
         + (f"; unavailable: {', '.join(unavailable)}" if unavailable else ""))
     log(f"{units} server starts per round (server x handler variant); "
         f"about {per_round * args.rounds / 60:.0f} min in all")
 
     starts, samples = [], []
-    json_path = os.path.join(RESULTS_DIR, f"{stamp}.json")
+    json_path = os.path.join(RESULTS_DIR, f"{prefix}{stamp}.json")
     try:
         for r in range(args.rounds):
             # Rotate both the server order and the handler order each round,
@@ -1002,6 +1318,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         log("interrupted: writing what was measured so far")
         meta["interrupted"] = True
+    finally:
+        if tls_dir:
+            shutil.rmtree(tls_dir, ignore_errors=True)
 
     tables = build_tables(names, args.mode_list, args.handler_list, samples, starts,
                           unavailable, meta, baseline)

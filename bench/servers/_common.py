@@ -33,5 +33,16 @@ def handler_from_argv(supported=HANDLERS):
     return variant
 
 
-def announce(name, port):
-    print(f"[{name}] listening on http://{HOST}:{port}/ pid={os.getpid()}", flush=True)
+def tls_files():
+    """(cert, key) from $BENCH_TLS_CERT and $BENCH_TLS_KEY (PEM files), or None
+    for plain HTTP.  run.py --tls sets both; setting only one is an error."""
+    cert = os.environ.get("BENCH_TLS_CERT") or None
+    key = os.environ.get("BENCH_TLS_KEY") or None
+    if bool(cert) != bool(key):
+        sys.exit("set both BENCH_TLS_CERT and BENCH_TLS_KEY, or neither")
+    return (cert, key) if cert else None
+
+
+def announce(name, port, tls=False):
+    scheme = "https" if tls else "http"
+    print(f"[{name}] listening on {scheme}://{HOST}:{port}/ pid={os.getpid()}", flush=True)

@@ -8,6 +8,9 @@ the script).  The handler on "/" is chosen by argv[2] / $BENCH_HANDLER:
     async_cork_end  async: await asyncio.sleep(0); res.cork_end(BODY)
     async_end       async: await asyncio.sleep(0); res.end(BODY)
 
+With $BENCH_TLS_CERT and $BENCH_TLS_KEY set (run.py --tls), the app serves
+HTTPS: App(AppOptions(key_file_name=KEY, cert_file_name=CERT)).
+
 The async variants suspend once, so the response is written after the
 library callback has returned, from a later event-loop iteration: cork_end
 corks that write itself, end relies on the library to send it in one piece.
@@ -15,7 +18,7 @@ corks that write itself, end relies on the library to send it in one piece.
 import asyncio
 import signal
 
-from _common import BODY, HOST, announce, handler_from_argv, port_from_argv
+from _common import BODY, HOST, announce, handler_from_argv, port_from_argv, tls_files
 
 
 def make_handler(variant):
@@ -39,11 +42,16 @@ def serve(socketify, name):
     port = port_from_argv()
     variant = handler_from_argv()
 
-    app = socketify.App()
+    tls = tls_files()
+    if tls:
+        cert, key = tls
+        app = socketify.App(socketify.AppOptions(key_file_name=key, cert_file_name=cert))
+    else:
+        app = socketify.App()
     app.get("/", make_handler(variant))
 
     def on_listen(config=None):
-        announce(f"{name} handler={variant}", port)
+        announce(f"{name} handler={variant}", port, tls=bool(tls))
 
     # Bind 127.0.0.1 only.  Prefer AppListenOptions (socketify.py API), then the
     # dict form; a bare port would bind every interface, so refuse that.

@@ -6,10 +6,13 @@ HANDLER (also $BENCH_HANDLER): `sync` sends at once; `async_end` first does
 `await asyncio.sleep(0)` (one suspension, like the socketify async variants).
 ASGI has no cork, so `async_cork_end` is not offered (it would be the same
 app as async_end).
+
+With $BENCH_TLS_CERT and $BENCH_TLS_KEY set (run.py --tls), uvicorn serves
+HTTPS (ssl_certfile / ssl_keyfile, uvicorn's default SSL settings).
 """
 import asyncio
 
-from _common import BODY, HOST, announce, handler_from_argv, port_from_argv
+from _common import BODY, HOST, announce, handler_from_argv, port_from_argv, tls_files
 
 SUPPORTED = ("sync", "async_end")
 
@@ -49,7 +52,9 @@ if __name__ == "__main__":
 
     port = port_from_argv()
     variant = handler_from_argv(SUPPORTED)
-    announce(f"uvicorn handler={variant}", port)
+    tls = tls_files()
+    announce(f"uvicorn handler={variant}", port, tls=bool(tls))
+    ssl_args = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
     # uvicorn installs SIGTERM/SIGINT handlers and shuts down gracefully.
     uvicorn.run(
         APPS[variant],
@@ -62,4 +67,5 @@ if __name__ == "__main__":
         access_log=False,
         log_level="warning",
         workers=1,
+        **ssl_args,
     )
