@@ -1199,6 +1199,76 @@ static void test_close_everything(void) {
 #endif
 }
 
+/* ---- 10. adopting a queued handshake ------------------------------------------------------- */
+
+static void test_adopt_queued_handshake(void) {
+    /* A socket waiting in the low-priority queue has reading paused; adopted
+     * into another context it leaves the queue and must read again. */
+    reset();
+    struct us_socket_context_t *child = us_create_child_socket_context(1, ctx, 0);
+    CHECK(child != NULL);
+    if (!child) {
+        return;
+    }
+    set_callbacks(child);
+    struct client cl[10];
+    for (int i = 0; i < 10; i++) {
+        CHECK(client_open(&cl[i], NULL, NULL, 0));
+    }
+    CHECK(pump_until(&g.opens, 10));
+    for (int i = 0; i < 10; i++) {
+        SSL_connect(cl[i].ssl); /* the ClientHello */
+    }
+    usleep(10000);
+    us_loop_run_once(loop, 100); /* five are read, five are queued */
+    int queued = 0;
+    for (int i = 0; i < 10; i++) {
+        struct us_socket_t *s = live(i);
+        CHECK(s != NULL);
+        if (s) {
+            queued += s->low_prio == US_LOW_PRIO_QUEUED;
+            g.c[i].s = us_socket_context_adopt_socket(1, child, s, SOCKET_EXT);
+            CHECK(us_socket_context(1, g.c[i].s) == child);
+        }
+    }
+    CHECK(queued > 0);
+    int done[10] = {0}, ndone = 0;
+    deadline = now_ms() + 1500; /* a stalled socket would wait forever: do not wait long */
+    for (int it = 0; more(it) && ndone < 10; it++) {
+        for (int i = 0; i < 10; i++) {
+            if (!done[i] && SSL_connect(cl[i].ssl) == 1) {
+                done[i] = 1;
+                ndone++;
+            }
+        }
+        us_loop_run_once(loop, 1);
+    }
+    CHECK(ndone == 10);
+    if (ndone == 10) {
+        for (int i = 0; i < 10; i++) {
+            char m = (char)('0' + i);
+            CHECK(client_write(&cl[i], &m, 1, 1) == 1);
+        }
+        int got = 0;
+        for (int it = 0; more(it) && got < 10; it++) {
+            us_loop_run_once(loop, 1);
+            got = 0;
+            for (int i = 0; i < 10; i++) {
+                got += g.c[i].datas >= 1;
+            }
+        }
+        CHECK(got == 10);
+        close_all(cl, 10);
+    } else {
+        for (int i = 0; i < 10; i++) {
+            client_close(&cl[i]);
+        }
+    }
+    us_socket_context_close(1, child); /* whatever did not close */
+    us_loop_run_once(loop, 0);
+    us_socket_context_free(1, child);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 struct test {
@@ -1248,6 +1318,7 @@ int main(void) {
         {"6. SNI: patterns, user values, on_server_name, remove", test_sni},
         {"7. TLS 1.1 client refused", test_tls11_refused},
         {"8. bad options name the file", test_bad_options},
+        {"10. a queued handshake adopted into another context reads again", test_adopt_queued_handshake},
         {"9. close context and loop with live TLS sockets, no leaks", test_close_everything},
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
