@@ -586,6 +586,7 @@ struct us_socket_t *us_socket_context_adopt_socket(int ssl, struct us_socket_con
         return us_socket_close(0, s, 0, NULL);
     }
     us_internal_context_unlink_socket(old, s);
+    int was_queued = s->low_prio == US_LOW_PRIO_QUEUED; /* its reading is paused */
     if (US_UNLIKELY(s->low_prio)) {
         us_internal_low_prio_remove(loop, s);
     }
@@ -599,6 +600,10 @@ struct us_socket_t *us_socket_context_adopt_socket(int ssl, struct us_socket_con
     }
     ns->timeout = US_TIMEOUT_OFF;
     ns->long_timeout = US_TIMEOUT_OFF;
+    if (US_UNLIKELY(was_queued)) {
+        /* Out of the queue: read again (the next read pays the budget as usual). */
+        us_poll_change(&ns->p, loop, ns->p.events | LIBUS_SOCKET_READABLE);
+    }
     us_internal_context_link_socket(ctx, ns);
     return ns;
 }

@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "internal.h"
 #include "sni_tree.h"
@@ -339,6 +340,13 @@ static SSL_CTX *create_ssl_ctx(struct us_socket_context_options_t o) {
         goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(c, o.key_file_name, SSL_FILETYPE_PEM) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) {
+            /* OpenSSL 3 checks the pair while loading the key. */
+            set_error("key_file_name %s does not match the certificate in cert_file_name %s", o.key_file_name,
+                      o.cert_file_name);
+            goto fail;
+        }
         set_error("key_file_name %s: not a usable PEM private key%s", o.key_file_name,
                   o.passphrase ? " (wrong passphrase?)" : " (encrypted? give the passphrase)");
         goto fail;
@@ -532,6 +540,9 @@ static struct us_socket_t *tls_on_data(struct us_socket_t *s, char *data, int le
                     break;
                 }
                 ts = (tls_socket *)s;
+            }
+            if (t->in_len == 0 && !SSL_has_pending(ssl)) {
+                break; /* all consumed: spare the call that would say WANT_READ */
             }
             continue;
         }
