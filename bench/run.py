@@ -363,16 +363,16 @@ def cert_fingerprint(path):
     return hashlib.sha256(der).hexdigest()
 
 
-def build_tls_client():
-    """cc -O2 -o bench/.tls_handshake bench/tls_handshake.c -lssl -lcrypto
-    (every run: it takes a second); gcc and libssl-dev are installed if missing."""
+def build_c_client(src, binary, libs=(), what="the load client"):
+    """cc -O2 -o BINARY SRC LIBS (every run: it takes a second); gcc, and
+    libssl-dev when the OpenSSL headers are missing, are installed if need be."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
         log("no C compiler: installing gcc")
         if not apt_install("gcc") or not shutil.which("cc"):
-            sys.exit("error: a C compiler (cc) is needed for bench/tls_handshake.c")
+            sys.exit(f"error: a C compiler (cc) is needed for {os.path.relpath(src)}")
         cc = shutil.which("cc")
-    cmd = [cc, "-O2", "-o", TLS_CLIENT_BIN, TLS_CLIENT_SRC, "-lssl", "-lcrypto"]
+    cmd = [cc, "-O2", "-o", binary, src, *libs]
     for attempt in (1, 2):
         log("$ " + " ".join(os.path.relpath(c) if c.startswith(BENCH_DIR) else c for c in cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -382,8 +382,12 @@ def build_tls_client():
             log("OpenSSL headers missing: installing libssl-dev")
             apt_install("libssl-dev")
             continue
-        sys.exit("error: building the handshake client failed:\n"
-                 + tail(proc.stdout + proc.stderr))
+        sys.exit(f"error: building {what} failed:\n" + tail(proc.stdout + proc.stderr))
+
+
+def build_tls_client():
+    """bench/.tls_handshake from bench/tls_handshake.c."""
+    build_c_client(TLS_CLIENT_SRC, TLS_CLIENT_BIN, ("-lssl", "-lcrypto"), "the handshake client")
 
 
 # --------------------------------------------------------------------------

@@ -69,18 +69,8 @@ SCENARIOS = {
 # --------------------------------------------------------------------------
 
 def build_client():
-    """cc -O2 -o bench/.ws_load bench/ws_load.c (every run: it takes a second)."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        log("no C compiler: installing gcc")
-        if not apt_install("gcc") or not shutil.which("cc"):
-            sys.exit("error: a C compiler (cc) is needed for bench/ws_load.c")
-        cc = shutil.which("cc")
-    cmd = [cc, "-O2", "-o", CLIENT_BIN, CLIENT_SRC]
-    log("$ " + " ".join(os.path.relpath(c) if c.startswith(BENCH_DIR) else c for c in cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        sys.exit("error: building the load client failed:\n" + tail(proc.stdout + proc.stderr))
+    """bench/.ws_load from bench/ws_load.c."""
+    run.build_c_client(CLIENT_SRC, CLIENT_BIN)
 
 
 def ensure_venv(skip_install, log_dir, build_ours):

@@ -13,3 +13,4 @@ cdef class _Domain:
     cdef readonly str pattern
 
     cdef router_t *_router(self) except NULL
+    cdef _Domain _add(self, method, path, handler)

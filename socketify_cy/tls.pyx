@@ -87,49 +87,42 @@ cdef class _Domain:
     cdef router_t *_router(self) except NULL:
         return self._app._domain_router(self.pattern)
 
-    def get(self, path, handler):
-        self._app._add_to(self._router(), b"GET", path, handler)
+    cdef _Domain _add(self, method, path, handler):
+        self._app._add_to(self._router(), method, path, handler)
         return self
+
+    def get(self, path, handler):
+        return self._add(b"GET", path, handler)
 
     def post(self, path, handler):
-        self._app._add_to(self._router(), b"POST", path, handler)
-        return self
+        return self._add(b"POST", path, handler)
 
     def put(self, path, handler):
-        self._app._add_to(self._router(), b"PUT", path, handler)
-        return self
+        return self._add(b"PUT", path, handler)
 
     def delete(self, path, handler):
-        self._app._add_to(self._router(), b"DELETE", path, handler)
-        return self
+        return self._add(b"DELETE", path, handler)
 
     def patch(self, path, handler):
-        self._app._add_to(self._router(), b"PATCH", path, handler)
-        return self
+        return self._add(b"PATCH", path, handler)
 
     def options(self, path, handler):
-        self._app._add_to(self._router(), b"OPTIONS", path, handler)
-        return self
+        return self._add(b"OPTIONS", path, handler)
 
     def head(self, path, handler):
-        self._app._add_to(self._router(), b"HEAD", path, handler)
-        return self
+        return self._add(b"HEAD", path, handler)
 
     def connect(self, path, handler):
-        self._app._add_to(self._router(), b"CONNECT", path, handler)
-        return self
+        return self._add(b"CONNECT", path, handler)
 
     def trace(self, path, handler):
-        self._app._add_to(self._router(), b"TRACE", path, handler)
-        return self
+        return self._add(b"TRACE", path, handler)
 
     def any(self, path, handler):
-        self._app._add_to(self._router(), None, path, handler)
-        return self
+        return self._add(None, path, handler)
 
     def ws(self, path, behavior):
-        self._app._add_to(self._router(), b"GET", path, self._app._ws_route(behavior))
-        return self
+        return self._add(b"GET", path, self._app._ws_route(behavior))
 
     def __repr__(self):
         return "<domain %r>" % self.pattern
