@@ -84,9 +84,6 @@ cdef class App:
                  proxy_protocol=False, shutdown_timeout=10.0, error_log_limit=10,
                  error_log_window=60.0):
         cdef http_app_limits_t limits
-        if proxy_protocol and self._ssl:
-            # The PROXY preamble comes before the TLS handshake; not read there yet.
-            raise ValueError("proxy_protocol is not supported together with TLS (AppOptions)")
         if error_log_limit is not None and error_log_limit < 0:
             raise ValueError("error_log_limit must be >= 0 or None")
         if not 0 <= max_body_size < 2 ** 63:

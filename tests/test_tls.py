@@ -129,6 +129,14 @@ def mtls(pki):
     stop_server(s)
 
 
+@pytest.fixture(scope="module")
+def proxied(pki):
+    """App(proxy_protocol=True): every connection starts with a PROXY header, then TLS."""
+    s = start_server("tls_app", args=[pki.default.cert, pki.default.key, "--proxy"])
+    yield s
+    stop_server(s)
+
+
 # ---- clients -----------------------------------------------------------------------------------
 
 def client_ctx(pki, min_version=None, max_version=None, alpn=None, client_cert=None):
@@ -896,3 +904,45 @@ def test_domain_api_chains_and_requires_tls(pki):
         assert d.ws("/w", {"message": lambda ws, m, op: None}) is d
     finally:
         app.dispose()
+
+
+# ---- PROXY protocol before the handshake ------------------------------------------------------
+
+PROXY_V1 = b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 443\r\n"
+PROXY_V2 = (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11\x00\x0c" + socket.inet_aton("198.51.100.9")
+            + socket.inet_aton("192.0.2.1") + (40001).to_bytes(2, "big") + (443).to_bytes(2, "big"))
+
+
+@pytest.mark.parametrize("header,expected", [(PROXY_V1, "203.0.113.7"), (PROXY_V2, "198.51.100.9")],
+                         ids=["v1", "v2"])
+@pytest.mark.parametrize("split", [None, 5], ids=["whole", "split"])
+def test_proxy_header_before_the_tls_handshake(proxied, pki, header, expected, split):
+    # The load balancer's header goes first in plaintext (whole, or split so
+    # the server must hold its start), then the client's TLS.
+    raw = tcp(proxied.port)
+    if split:
+        raw.sendall(header[:split])
+        time.sleep(0.05)
+        raw.sendall(header[split:])
+    else:
+        raw.sendall(header)
+    with Conn(client_ctx(pki).wrap_socket(raw, server_hostname="localhost")) as c:
+        r = get(c, "/peer")
+        assert r.status == 200
+        assert r.body.decode().split()[0] == expected
+        assert get(c).body == b"hello tls"  # keep-alive goes on over TLS
+
+
+def test_tls_without_the_proxy_header_is_refused(proxied, pki):
+    # A ClientHello where the header should be: closed, no handshake.
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        with tls(proxied.port, client_ctx(pki)) as c:
+            get(c)
+    with tls_after_header(proxied.port, pki) as c:
+        assert get(c).status == 200  # and the server still serves
+
+
+def tls_after_header(port, pki):
+    raw = tcp(port)
+    raw.sendall(PROXY_V1)
+    return Conn(client_ctx(pki).wrap_socket(raw, server_hostname="localhost"))

@@ -80,6 +80,8 @@ struct http_conn_s {
     uint8_t ip[16];
     uint8_t proxied_ip[16];
     uint16_t proxied_port;
+    char *preamble_buf;        /* TLS + PROXY: a preamble split across reads */
+    uint32_t preamble_len;
     struct us_socket_context_t *switch_ctx;
     int switch_ext_size;
     http_switch_fn switch_fn;

@@ -213,6 +213,36 @@ static long read_proxy_preamble(http_conn_t *conn, const char *buf, size_t len) 
     return (long)used;
 }
 
+/* TLS apps behind a proxy: the PROXY preamble comes before the handshake,
+ * in plaintext; the TLS layer hands us the raw bytes until we have it all
+ * (us_socket_context_on_preamble). Returns how many of these bytes it took,
+ * -1 while more are needed or when the connection was refused. */
+static int on_tls_preamble(struct us_socket_t *s, char *data, int length) {
+    http_conn_t *conn = (http_conn_t *)us_socket_ext(1, s);
+    if (!conn->preamble_len) {
+        long n = read_proxy_preamble(conn, data, (size_t)length);
+        if (n != 0) return n > 0 ? (int)n : -1;
+    }
+    /* Incomplete: keep it (a preamble is at most PROXY_MAX_PREAMBLE bytes, so
+     * anything beyond that is an error for proxy_parse anyway). */
+    size_t room = PROXY_MAX_PREAMBLE + 1 - conn->preamble_len;
+    size_t take = (size_t)length < room ? (size_t)length : room;
+    if (!conn->preamble_buf && !(conn->preamble_buf = malloc(PROXY_MAX_PREAMBLE + 1))) {
+        http_conn_close(conn);
+        return -1;
+    }
+    memcpy(conn->preamble_buf + conn->preamble_len, data, take);
+    size_t held = conn->preamble_len;
+    conn->preamble_len += (uint32_t)take;
+    if (!held) return -1; /* the bytes were just parsed above */
+    long n = read_proxy_preamble(conn, conn->preamble_buf, conn->preamble_len);
+    if (n <= 0) return -1;
+    free(conn->preamble_buf);
+    conn->preamble_buf = NULL;
+    conn->preamble_len = 0;
+    return (int)((size_t)n - held); /* held bytes were all preamble: it was incomplete */
+}
+
 /* Run the state machine over buf. Returns how many bytes were used; the rest
  * (a partial head, or requests that must wait for a pending response) is the
  * caller's to keep. */
@@ -551,6 +581,8 @@ static struct us_socket_t *on_close(int ssl, struct us_socket_t *s, int code, vo
     free(conn->head_buf);
     conn->head_buf = NULL;
     conn->head_len = conn->head_cap = 0;
+    free(conn->preamble_buf);
+    conn->preamble_buf = NULL;
     app->num_connections--;
     if (conn->prev) conn->prev->next = conn->next;
     else if (app->conns == conn) app->conns = conn->next;
@@ -813,6 +845,7 @@ void http_app_set_limits(http_app_t *app, const http_app_limits_t *limits) {
     app->idle_timeout = limits->idle_timeout ? limits->idle_timeout : HTTP_DEFAULT_IDLE_TIMEOUT_S;
     app->backpressure = limits->backpressure ? limits->backpressure : HTTP_DEFAULT_BACKPRESSURE;
     app->proxy_protocol = limits->proxy_protocol ? 1 : 0;
+    if (app->ssl) us_socket_context_on_preamble(1, app->context, app->proxy_protocol ? on_tls_preamble : NULL);
 }
 
 struct us_loop_t *http_app_loop(http_app_t *app) { return app->loop; }

@@ -6,6 +6,7 @@ python tests/apps/tls_app.py CERT KEY [options]
   --ciphers S             AppOptions(ssl_ciphers=S)
   --ca FILE               AppOptions(ca_file_name=FILE): client certificates required
   --idle N                App(idle_timeout=N)
+  --proxy                 App(proxy_protocol=True): a PROXY v1/v2 header precedes the TLS bytes
   --sni PATTERN CERT KEY  app.add_server_name(PATTERN, AppOptions(...))   (repeatable)
   --sni-default PATTERN   app.add_server_name(PATTERN): the default certificate (repeatable)
   --missing-sni-dir DIR   app.missing_server_name(handler): the handler adds DIR/<host>.pem and
@@ -57,6 +58,7 @@ def parse_args():
     p.add_argument("--ciphers")
     p.add_argument("--ca")
     p.add_argument("--idle", type=int, default=10)
+    p.add_argument("--proxy", action="store_true")
     p.add_argument("--sni", nargs=3, action="append", default=[], metavar=("PATTERN", "CERT", "KEY"))
     p.add_argument("--sni-default", action="append", default=[])
     p.add_argument("--missing-sni-dir")
@@ -108,7 +110,7 @@ def add_domain(app, pattern):
 def build(args):
     opts = AppOptions(cert_file_name=args.cert, key_file_name=args.key, passphrase=args.passphrase,
                       ca_file_name=args.ca, ssl_ciphers=args.ciphers)
-    app = App(options=opts, idle_timeout=args.idle)
+    app = App(options=opts, idle_timeout=args.idle, proxy_protocol=args.proxy)
     for pattern, cert, key in args.sni:
         app.add_server_name(pattern, AppOptions(cert_file_name=cert, key_file_name=key))
     for pattern in args.sni_default:
@@ -140,6 +142,8 @@ def build(args):
         res.end("removed:%s" % (returned is app))
 
     app.get("/remove", remove)
+    app.get("/peer", lambda res, req: res.end("%s %s" % (res.get_proxied_remote_address(),
+                                                          res.get_remote_address())))
     app.get("/stats", lambda res, req: res.end(str(app.stats()["send_syscalls"])))
 
     def many(res):

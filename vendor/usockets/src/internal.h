@@ -91,6 +91,7 @@ struct us_internal_ssl_socket_t {
     unsigned char write_wants_read; /* a write waited for the handshake: on_writable after it */
     unsigned char close_notify_sent;
     unsigned char failed;           /* not TLS, or a fatal TLS error: ignore input until closed */
+    unsigned char preamble;         /* plaintext (a PROXY header) still leads the TLS bytes */
 } US_ALIGNED;
 
 struct us_listen_socket_t {
@@ -136,6 +137,7 @@ struct us_internal_ssl_socket_context_t {
     void *ssl_context;             /* SSL_CTX * (a reference of its own) */
     struct us_sni_tree *sni;       /* server names (listening context only) */
     void (*on_server_name)(struct us_socket_context_t *, const char *hostname);
+    int (*on_preamble)(struct us_socket_t *, char *data, int length);
     /* The protocol's callbacks; the TLS layer installs its own on the plain context. */
     struct us_socket_t *(*on_open)(struct us_socket_t *, int, char *, int);
     struct us_socket_t *(*on_data)(struct us_socket_t *, char *, int);

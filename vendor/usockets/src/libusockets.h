@@ -168,6 +168,13 @@ void *us_socket_context_get_native_handle(int ssl, struct us_socket_context_t *c
 /* EXTENSION: why the last TLS context or server name on this thread could not
  * be created ("key_file_name k.pem: ...: bad decrypt"); "" if it could. */
 const char *us_socket_context_ssl_error(void);
+/* EXTENSION: plaintext that precedes the TLS bytes of every connection (a
+ * PROXY protocol header from a TCP load balancer). cb gets the raw bytes
+ * first; it returns -1 while it needs more (it keeps what it was given) or,
+ * once the preamble is complete, how many of these bytes it took: the rest
+ * starts the handshake. To refuse the connection it closes the socket. */
+void us_socket_context_on_preamble(int ssl, struct us_socket_context_t *context,
+                                   int (*cb)(struct us_socket_t *s, char *data, int length));
 /* EXTENSION: 1 once the TLS handshake is complete (always 1 for ssl == 0). */
 int us_socket_is_tls_established(int ssl, struct us_socket_t *s);
 

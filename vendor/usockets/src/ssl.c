@@ -451,6 +451,7 @@ static struct us_socket_t *tls_on_open(struct us_socket_t *s, int is_client, cha
         ERR_clear_error();
         return us_socket_close(0, s, LIBUS_SOCKET_CLOSE_CODE_CONNECTION_RESET, NULL);
     }
+    ts->preamble = ctx->on_preamble != NULL;
     BIO_up_ref(t->bio); /* SSL_set_bio takes one reference when both sides are the same BIO */
     SSL_set_bio(ts->ssl, t->bio, t->bio);
     SSL_set_accept_state(ts->ssl);
@@ -519,6 +520,20 @@ static struct us_socket_t *tls_on_data(struct us_socket_t *s, char *data, int le
     tls_socket *ts = (tls_socket *)s;
     if (ts->failed) {
         return s;
+    }
+    if (US_UNLIKELY(ts->preamble)) {
+        /* Plaintext before the handshake (a PROXY header): the protocol takes
+         * it, and says where TLS begins once it has all of it. */
+        int used = ((tls_context *)s->context)->on_preamble(s, data, length);
+        if (used < 0 || us_socket_is_closed(0, s)) {
+            return s;
+        }
+        ts->preamble = 0;
+        data += used;
+        length -= used;
+        if (length <= 0) {
+            return s;
+        }
     }
     SSL *ssl = ts->ssl;
     t->in = data;
@@ -793,6 +808,13 @@ void us_socket_context_on_server_name(int ssl, struct us_socket_context_t *sc,
                                       void (*cb)(struct us_socket_context_t *, const char *hostname)) {
     if (ssl && sc->is_ssl) {
         ((tls_context *)sc)->on_server_name = cb;
+    }
+}
+
+void us_socket_context_on_preamble(int ssl, struct us_socket_context_t *sc,
+                                   int (*cb)(struct us_socket_t *s, char *data, int length)) {
+    if (ssl && sc->is_ssl) {
+        ((tls_context *)sc)->on_preamble = cb;
     }
 }
 
