@@ -395,10 +395,8 @@ static int on_client_hello_name(SSL *ssl, int *alert, void *arg) {
     tls_context *ctx = arg;
     struct tls_loop *t = tls_of(ctx->sc.loop);
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name || !ctx->sni) {
-        if (!name || !ctx->on_server_name) {
-            return SSL_TLSEXT_ERR_OK; /* the default certificate */
-        }
+    if (!name || (!ctx->sni && !ctx->on_server_name)) {
+        return SSL_TLSEXT_ERR_OK; /* the default certificate */
     }
     struct sni_entry *e = ctx->sni ? us_sni_tree_match(ctx->sni, name) : NULL;
     if (!e && ctx->on_server_name) {
